@@ -1,0 +1,65 @@
+"""Shared test helpers: a real WSGI app behind the middleware, and a store spy."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+import webtest
+
+from wsgi_session import SessionMiddleware, create_memory_store, get_session, update_session
+
+SECRET = "test-secret-that-is-long-enough-0123456789"
+
+
+class SpyStore:
+    """Wraps a real store and records every call, to count store round trips."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.store, name)
+
+        def spy(*args: Any) -> Any:
+            self.calls.append((name, args))
+            return method(*args)
+
+        return spy
+
+
+def counter_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """``/`` counts visits; ``/read`` only reads; ``/plain`` never touches the session."""
+    path = environ["PATH_INFO"]
+    if path == "/plain":
+        body = "plain"
+    elif path == "/read":
+        body = repr(dict(get_session(environ) or {}))
+    else:
+        body = str(update_session(environ, lambda s: {"visits": s.get("visits", 0) + 1})["visits"])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode()]
+
+
+@pytest.fixture
+def store() -> SpyStore:
+    return SpyStore(create_memory_store())
+
+
+@pytest.fixture
+def make_client(store: SpyStore) -> Callable[..., webtest.TestApp]:
+    """Build a webtest client for ``app`` (the counter by default) behind the middleware."""
+
+    def make(app: Any = counter_app, **options: Any) -> webtest.TestApp:
+        options.setdefault("store", store)
+        options.setdefault("secret", SECRET)
+        middleware = SessionMiddleware(app, **options)
+        return webtest.TestApp(
+            middleware, extra_environ={"wsgi.url_scheme": "https", "HTTP_HOST": "example.com"}
+        )
+
+    return make

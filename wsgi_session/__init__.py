@@ -1,0 +1,27 @@
+"""Server-side sessions for synchronous Python web apps, as one WSGI middleware."""
+
+from .api import destroy_session, get_session, regenerate_session, update_session
+from .errors import SessionConflictError, SessionError, SessionStoreError
+from .memory_store import create_memory_store
+from .middleware import CookieOptions, SessionMiddleware
+from .session import DELETE
+from .signing import sign_cookie, unsign_cookie
+from .store import SessionStore, StoredSession
+
+__all__ = [
+    "DELETE",
+    "CookieOptions",
+    "SessionConflictError",
+    "SessionError",
+    "SessionMiddleware",
+    "SessionStore",
+    "SessionStoreError",
+    "StoredSession",
+    "create_memory_store",
+    "destroy_session",
+    "get_session",
+    "regenerate_session",
+    "sign_cookie",
+    "unsign_cookie",
+    "update_session",
+]

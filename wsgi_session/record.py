@@ -1,0 +1,66 @@
+"""The stored form of a session: one JSON object, metadata beside the user's data.
+
+``{"created": <epoch seconds>, "data": {...}}``. Metadata never shares a namespace
+with user keys, so a user key named like a metadata field changes nothing. JSON and
+only JSON: never pickle, so a store that can be written by someone else cannot run
+code in the app.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+Data = dict[str, Any]
+
+
+class Record(NamedTuple):
+    created: float
+    data: Data
+
+
+def encode_data(data: Mapping[str, Any]) -> str:
+    """Encode the user's data as strict JSON, or raise ``TypeError`` naming the key.
+
+    ``NaN`` and the infinities are refused: they are not JSON.
+    """
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        for key, value in data.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as cause:
+                raise TypeError(
+                    f"session value for key {key!r} cannot be encoded as JSON: {cause}"
+                ) from cause
+        raise TypeError(f"session data cannot be encoded as JSON: {exc}") from exc
+
+
+def encode_record(created: float, encoded_data: str) -> str:
+    """Wrap data already encoded by :func:`encode_data`, without encoding it again."""
+    return f'{{"created":{float(created).__repr__()},"data":{encoded_data}}}'
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_record(payload: str | bytes) -> Record | None:
+    """Return the record held in ``payload``, or ``None`` if it is not one.
+
+    A store may hold anything (a corrupt write, another program's key, a 100,000-deep
+    array): whatever does not decode to the exact shape is treated as missing.
+    """
+    try:
+        raw = json.loads(payload, parse_constant=_refuse_constant)
+    except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if type(raw) is not dict:
+        return None
+    created, data = raw.get("created"), raw.get("data")
+    if isinstance(created, bool) or not isinstance(created, (int, float)) or type(data) is not dict:
+        return None
+    return Record(float(created), data) if math.isfinite(created) else None

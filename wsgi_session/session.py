@@ -1,0 +1,300 @@
+"""The session of one request: loaded on first use, written back once.
+
+:class:`RequestSession` is what the middleware puts in the environ. It records the
+updaters the request applied, so that at write-back, if another request of the
+same session wrote first, it can apply them again to the fresh data and retry the
+compare-and-set: no update is lost, and no lock is held across a request.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import time
+from collections.abc import Hashable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from .errors import SessionConflictError, SessionError, SessionStoreError
+from .record import Data, Record, decode_record, encode_data, encode_record
+from .signing import new_session_id
+
+if TYPE_CHECKING:
+    from .middleware import SessionMiddleware
+
+logger = logging.getLogger("wsgi_session")
+
+#: Tries of the compare-and-set at write-back before SessionConflictError.
+MAX_ATTEMPTS = 20
+
+Updater = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+T = TypeVar("T")
+
+
+class _Delete(enum.Enum):
+    DELETE = "DELETE"
+
+    def __repr__(self) -> str:
+        return "wsgi_session.DELETE"
+
+
+#: Return this as a value from an updater to remove that key from the session.
+DELETE = _Delete.DELETE
+
+
+class Cookie(enum.Enum):
+    """What write-back asks the middleware to do with the session cookie."""
+
+    KEEP = enum.auto()  # send nothing
+    SET = enum.auto()  # send the signed ID of the session
+    CLEAR = enum.auto()  # expire the cookie
+
+
+def short_hash(session_id: str) -> str:
+    """A log-safe stand-in for a session ID: enough to correlate, useless to replay."""
+    return hashlib.sha256(session_id.encode("ascii")).hexdigest()[:12]
+
+
+def apply_updater(data: Data, updater: Updater, max_size: int | None) -> tuple[Data, str]:
+    """Merge what ``updater`` returns into a copy of ``data``; return it and its JSON.
+
+    The copy leaves ``data`` untouched when the update is refused.
+    """
+    changes = updater(MappingProxyType(data))
+    if not isinstance(changes, Mapping):
+        raise TypeError(f"an updater must return a mapping, not {type(changes).__name__}")
+    merged = dict(data)
+    for key, value in changes.items():
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be strings, not {key!r}")
+        if value is DELETE:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    encoded = encode_data(merged)
+    if max_size is not None and len(encoded) > max_size:
+        raise ValueError(f"session data would be {len(encoded)} bytes, over max_size={max_size}")
+    return merged, encoded
+
+
+class RequestSession:
+    """The session accessor of one request, found at ``environ["wsgi_session"]``.
+
+    Use it through :func:`get_session` and its siblings; its methods are theirs.
+    """
+
+    __slots__ = (
+        "_created",
+        "_data",
+        "_encoded",
+        "_environ",
+        "_finished",
+        "_loaded",
+        "_middleware",
+        "_regenerated",
+        "_restarted",
+        "_session_id",
+        "_signed_cookie",
+        "_stored_id",
+        "_updaters",
+        "_version",
+    )
+    _stored_id: str | None  # the ID whose record was loaded; None for a new session
+    _version: Hashable  # the loaded record's version, for the compare-and-set
+    _session_id: str | None  # the ID to write back; None once destroyed
+    _signed_cookie: str | None  # the request's cookie, if it can be sent back as is
+    _created: float
+    _data: Data | None
+    _encoded: str | None  # _data as JSON, kept from the last update
+    _updaters: list[Updater]  # replayed on fresh data when a write conflicts
+    _regenerated: bool
+    _restarted: bool  # updated after destroy: a new session, the old ID to delete
+
+    def __init__(self, middleware: SessionMiddleware, environ: dict[str, Any]) -> None:
+        self._middleware = middleware
+        self._environ = environ
+        self._loaded = False
+        self._finished = False
+
+    # -- what the functional API calls ----------------------------------------
+
+    def get(self) -> Mapping[str, Any] | None:
+        self._ensure_loaded()
+        return None if self._data is None else MappingProxyType(self._data)
+
+    def update(self, updater: Updater) -> Mapping[str, Any]:
+        self._ensure_loaded()
+        if self._data is None:  # destroyed: an update starts a new session
+            self._start_new()
+            self._restarted = True
+        assert self._data is not None
+        self._data, self._encoded = apply_updater(self._data, updater, self._middleware.max_size)
+        self._updaters.append(updater)
+        return MappingProxyType(self._data)
+
+    def destroy(self) -> None:
+        self._ensure_loaded()
+        self._session_id = self._data = self._encoded = None
+        self._updaters = []
+
+    def regenerate(self) -> None:
+        self._ensure_loaded()
+        if self._data is not None:
+            self._session_id = new_session_id()
+            self._regenerated = True
+
+    # -- what framework adapters read -----------------------------------------
+
+    @property
+    def is_new(self) -> bool:
+        """True while the session was not loaded from the store."""
+        self._ensure_loaded()
+        return self._stored_id is None or self._restarted
+
+    @property
+    def created(self) -> float:
+        """When the session started, in seconds since the epoch."""
+        self._ensure_loaded()
+        return self._created
+
+    # -- loading ----------------------------------------------------------------
+
+    def _ensure_loaded(self) -> None:
+        if self._finished:
+            raise SessionError(
+                "the response has already started: session functions must be called before start_response"
+            )
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def _load(self) -> None:
+        self._signed_cookie = None
+        self._updaters = []
+        self._regenerated = self._restarted = False
+        self._encoded = None
+        found = self._middleware.session_id_from_cookie(self._environ)
+        if found is not None:
+            session_id, self._signed_cookie = found
+            stored = self._store_call(self._middleware.store.get, session_id)
+            record = self._decode(session_id, stored.payload) if stored is not None else None
+            if record is not None and self._middleware.expired(record.created):
+                self._store_call(self._middleware.store.delete, session_id)
+                record = None
+            if record is not None and stored is not None:
+                self._stored_id = self._session_id = session_id
+                self._version = stored.version
+                self._created, self._data = record
+                return
+        self._stored_id = None
+        self._start_new()
+
+    def _start_new(self) -> None:
+        self._session_id = new_session_id()
+        self._version = None
+        self._created = time.time()
+        self._data = self._middleware.initial_data()
+        self._encoded = None
+
+    @staticmethod
+    def _decode(session_id: str, payload: str | bytes) -> Record | None:
+        record = decode_record(payload)
+        if record is None:
+            logger.warning(
+                "session %s: stored data is not a session; starting a new one",
+                short_hash(session_id),
+            )
+        return record
+
+    # -- write-back -------------------------------------------------------------
+
+    @property
+    def accessed(self) -> bool:
+        return self._loaded
+
+    def finish(self) -> Cookie:
+        """Write the session back; tell what to do with the cookie. Runs once.
+
+        Called by the middleware when the app calls ``start_response``. After it,
+        every session function raises :class:`SessionError`.
+        """
+        if self._finished:
+            raise SessionError("the session was already written back")
+        self._finished = True
+        if not self._loaded:
+            return Cookie.KEEP
+        store, ttl = self._middleware.store, self._middleware.max_age
+        old_id, new_id = self._stored_id, self._session_id
+        if new_id is None:  # destroyed
+            if old_id is not None:
+                self._store_call(store.delete, old_id)
+            return Cookie.CLEAR
+        if new_id == old_id:
+            if self._updaters:
+                saved = self._commit(
+                    lambda version, payload: store.compare_and_set(old_id, version, payload, ttl)
+                )
+                # Not saved: destroyed meanwhile, and a destroy wins over an update.
+                return Cookie.SET if saved else Cookie.KEEP
+            if self._middleware.rolling:
+                self._store_call(store.touch, old_id, ttl)
+                return Cookie.SET
+            return Cookie.KEEP if self._signed_cookie else Cookie.SET
+        # A new ID: a new session, a regenerated one, or one restarted after destroy.
+        if old_id is not None and self._restarted:
+            self._store_call(store.delete, old_id)
+        elif old_id is not None:
+            # Regenerated: take the old record away only if no one changed it since,
+            # else carry their changes over to the new ID.
+            if not self._commit(lambda version, _: store.compare_and_set(old_id, version, None, ttl)):
+                return Cookie.KEEP
+        elif not (self._updaters or self._regenerated or self._middleware.save_uninitialized):
+            return Cookie.KEEP
+        self._store_call(store.set, new_id, self._payload(), ttl)
+        return Cookie.SET
+
+    def _commit(self, write: Callable[[Hashable, str], bool]) -> bool:
+        """Compare-and-set with ``write``; on a conflict, replay the updaters on fresh data.
+
+        Returns ``False`` if the stored session disappeared (destroyed, or expired).
+        """
+        for _ in range(MAX_ATTEMPTS):
+            if self._store_call(write, self._version, self._payload()):
+                return True
+            assert self._stored_id is not None
+            stored = self._store_call(self._middleware.store.get, self._stored_id)
+            record = self._decode(self._stored_id, stored.payload) if stored is not None else None
+            if stored is None or record is None:
+                return False
+            self._version = stored.version
+            self._created, data = record
+            self._encoded = None
+            for updater in self._updaters:
+                data, self._encoded = apply_updater(data, updater, self._middleware.max_size)
+            self._data = data
+        raise SessionConflictError(
+            f"the session kept changing under concurrent requests; gave up after {MAX_ATTEMPTS} tries"
+        )
+
+    def _payload(self) -> str:
+        assert self._data is not None
+        if self._encoded is None:
+            self._encoded = encode_data(self._data)
+        return encode_record(self._created, self._encoded)
+
+    def cookie_value(self) -> str:
+        """The signed cookie value for this session, reusing the request's if it fits."""
+        assert self._session_id is not None
+        if self._signed_cookie is not None and self._session_id == self._stored_id:
+            return self._signed_cookie
+        return self._middleware.sign(self._session_id)
+
+    @staticmethod
+    def _store_call(operation: Callable[..., T], *args: Any) -> T:
+        try:
+            return operation(*args)
+        except SessionStoreError:
+            raise
+        except Exception as exc:
+            raise SessionStoreError(f"the session store failed: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,103 @@
+"""Signed session-ID cookies in the express ``cookie-signature`` format.
+
+A signed value is ``s:<value>.<signature>``, the signature being the HMAC-SHA256 of
+the value under the secret, in standard base64 without ``=`` padding. Cookies signed
+by express-session, or by the TypeScript library this one follows, verify here and
+the other way round.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets as _secrets
+from collections.abc import Sequence
+from typing import Union
+
+Secret = Union[str, bytes]
+
+#: 256 bits from :mod:`secrets`, URL-safe base64: always 43 characters.
+SESSION_ID_LENGTH = 43
+_SESSION_ID = re.compile(rf"[A-Za-z0-9_-]{{{SESSION_ID_LENGTH}}}")
+_PREFIX = "s:"
+#: ``s:`` + ID + ``.`` + 43 characters of signature: anything longer or shorter is
+#: refused before any HMAC is computed.
+SIGNED_SESSION_ID_LENGTH = len(_PREFIX) + SESSION_ID_LENGTH + 1 + 43
+
+
+def new_session_id() -> str:
+    """Return a fresh session ID: 256 random bits, 43 URL-safe characters."""
+    return _secrets.token_urlsafe(32)
+
+
+def is_session_id(value: str) -> bool:
+    """Tell whether ``value`` has the exact shape of an ID from :func:`new_session_id`.
+
+    Only such IDs ever reach a store, so no glob, path or SQL character can.
+    """
+    return _SESSION_ID.fullmatch(value) is not None
+
+
+def secret_keys(secret: Secret | Sequence[Secret] | None, option: str = "secret") -> tuple[bytes, ...]:
+    """Turn one secret or a sequence of them into HMAC keys, refusing empty ones.
+
+    ``option`` names the setting in the error, so that a bad configuration says
+    which option is wrong.
+    """
+    if isinstance(secret, (str, bytes)):
+        secret = [secret]
+    if secret is None or len(secret) == 0:
+        raise ValueError(f"{option} must be a non-empty string or a non-empty sequence of them")
+    keys = []
+    for item in secret:
+        if isinstance(item, str):
+            item = item.encode("utf-8")
+        if not isinstance(item, bytes) or not item:
+            raise ValueError(f"{option} must not contain an empty or non-string secret")
+        keys.append(item)
+    return tuple(keys)
+
+
+def signature(value: str, key: bytes) -> str:
+    """The signature text of ``value`` under ``key``: base64 of HMAC-SHA256, unpadded."""
+    mac = hmac.new(key, value.encode("utf-8"), hashlib.sha256).digest()
+    return base64.b64encode(mac).decode("ascii").rstrip("=")
+
+
+def sign_cookie(value: str, secret: Secret) -> str:
+    """Return ``s:<value>.<signature>``, as express's ``cookie-signature`` does."""
+    (key,) = secret_keys(secret)
+    return f"{_PREFIX}{value}.{signature(value, key)}"
+
+
+def verify(signed: str, keys: Sequence[bytes]) -> tuple[str, int] | None:
+    """Return the value and the index of the key that signed it, or ``None``.
+
+    The signature text is compared in constant time with the expected text for each
+    key in turn, so any other spelling of the same MAC bytes (padding, the URL-safe
+    alphabet) is refused.
+    """
+    if not isinstance(signed, str) or not signed.startswith(_PREFIX):
+        return None
+    value, dot, sig = signed[len(_PREFIX) :].rpartition(".")
+    # compare_digest takes only ASCII str; the expected text is always ASCII.
+    if not dot or not sig.isascii():
+        return None
+    try:
+        for index, key in enumerate(keys):
+            if hmac.compare_digest(sig, signature(value, key)):
+                return value, index
+    except UnicodeEncodeError:  # a lone surrogate in the value
+        return None
+    return None
+
+
+def unsign_cookie(signed: str, secrets: Secret | Sequence[Secret]) -> str | None:
+    """Return the value of ``signed`` if any of ``secrets`` verifies it, else ``None``.
+
+    Never raises on malformed input; an empty secret is a ``ValueError``.
+    """
+    found = verify(signed, secret_keys(secrets, option="secrets"))
+    return None if found is None else found[0]
