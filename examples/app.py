@@ -14,7 +14,6 @@ from wsgi_session import (
     SessionMiddleware,
     create_memory_store,
     destroy_session,
-    get_session,
     regenerate_session,
     update_session,
 )
