@@ -1,0 +1,1 @@
+"""Benchmarks of wsgi_session against its peers: ``python -m benchmarks``."""

@@ -1,0 +1,219 @@
+"""Direct WSGI calls in this process: CPU and wall microseconds per request.
+
+Configurations are interleaved (each repeat visits all of them, in a shuffled
+order) so that a slow moment of the machine spreads over all of them instead of
+landing on one; each figure is the median of the repeats. CPU time
+(``time.process_time``) is the primary figure: Redis runs in its own process, so
+a round trip costs this process only its system calls, and the figure is not
+blurred by the scheduler. Wall time is shown beside it.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .configs import Config, WSGIApp
+
+WORKLOADS = {
+    "W1": ("/w1", True),  # read and increment the counter
+    "W2": ("/w2", True),  # read ten keys
+    "W3": ("/w3", True),  # never touch the session
+    "W4": ("/w2", False),  # a new visitor: reads, gets no session
+}
+
+
+def base_environ(path: str, cookie: str | None) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "example.com",
+        "SERVER_PORT": "443",
+        "HTTP_HOST": "example.com",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = cookie
+    return environ
+
+
+@dataclass
+class Response:
+    status: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+def call(app: WSGIApp, path: str, cookie: str | None) -> Response:
+    response = Response()
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        response.status, response.headers = status, headers
+        return lambda data: None
+
+    result = app(base_environ(path, cookie), start_response)
+    try:
+        response.body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if not response.status.startswith("200"):
+        raise RuntimeError(f"{path} answered {response.status}: {response.body[:200]!r}")
+    return response
+
+
+#: What a bare app is sent: a cookie of the same size as the session cookies.
+BARE_COOKIE = "session=s:" + "x" * 43 + "." + "y" * 43
+
+
+def start_session(config: Config, app: WSGIApp) -> str:
+    """Run ``/setup`` as a new visitor; return the ``Cookie`` header of the session."""
+    set_cookie = call(app, "/setup", None).header("Set-Cookie")
+    if config.is_bare:
+        return BARE_COOKIE
+    if set_cookie is None:
+        raise RuntimeError(f"{config.name}: /setup sent no cookie")
+    return set_cookie.split(";", 1)[0]
+
+
+def _ignore_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    return _ignore_write
+
+
+def _ignore_write(data: bytes) -> None:
+    pass
+
+
+def time_batch(app: WSGIApp, environ: dict[str, Any], requests: int) -> tuple[float, float]:
+    """CPU and wall microseconds per request over ``requests`` calls of ``app``."""
+    copy = environ.copy
+    start_response = _ignore_start_response
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(requests):
+        result = app(copy(), start_response)
+        for _chunk in result:
+            pass
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu / requests * 1e6, wall / requests * 1e6
+
+
+@dataclass
+class Timing:
+    cpu: float  # median CPU microseconds per request
+    wall: float  # median wall microseconds per request
+
+
+def measure(
+    apps: dict[str, WSGIApp],
+    cookies: dict[str, str],
+    requests: int,
+    repeats: int,
+    progress: Callable[[str], None],
+) -> dict[tuple[str, str], Timing]:
+    """Time every workload of every app; return medians by (config name, workload)."""
+    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    environs = {
+        (name, workload): base_environ(path, cookies[name] if with_cookie else None)
+        for name in apps
+        for workload, (path, with_cookie) in WORKLOADS.items()
+    }
+    order = list(environs)
+    for key in order:  # warm up: imports, connection pools, caches
+        time_batch(apps[key[0]], environs[key], max(requests // 10, 10))
+    for repeat in range(repeats):
+        random.Random(repeat).shuffle(order)
+        for key in order:
+            samples.setdefault(key, []).append(time_batch(apps[key[0]], environs[key], requests))
+        progress(f"in-process: repeat {repeat + 1}/{repeats} done")
+    return {
+        key: Timing(statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs))
+        for key, runs in samples.items()
+    }
+
+
+def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int = 50) -> float:
+    """Round trips to Redis per request (untimed): redis-py sends once per command or pipeline.
+
+    Counted in the client, as calls of ``send_packed_command``, which every redis-py
+    user goes through, so the peers are counted the same way.
+    """
+    from unittest import mock
+
+    from redis.connection import AbstractConnection
+
+    with mock.patch.object(
+        AbstractConnection,
+        "send_packed_command",
+        autospec=True,
+        side_effect=AbstractConnection.send_packed_command,
+    ) as sent:
+        for _ in range(requests):
+            call(app, path, cookie)
+    return sent.call_count / requests
+
+
+@dataclass
+class Concurrency:
+    lost: int  # increments missing from the final counter (failed requests included)
+    failed: int  # requests that raised, e.g. SessionConflictError past the retry bound
+
+
+def lost_updates(config: Config, app: WSGIApp, threads: int, per_thread: int) -> Concurrency:
+    """Run ``threads`` x ``per_thread`` concurrent increments of one session's counter."""
+    cookie = start_session(config, app)
+    barrier = threading.Barrier(threads)
+    failed: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(per_thread):
+            try:
+                call(app, "/w1", cookie)
+            except Exception as exc:
+                failed.append(exc)
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    final = int(call(app, "/w2", cookie).body)
+    return Concurrency(threads * per_thread - final, len(failed))
+
+
+def check(config: Config, app: WSGIApp, cookie: str) -> list[str]:
+    """Sanity checks before timing: the session loads, increments, and W4 stores nothing."""
+    problems = []
+    if config.is_bare:
+        return problems
+    before = int(call(app, "/w2", cookie).body)
+    after = int(call(app, "/w1", cookie).body)
+    if after != before + 1:
+        problems.append(f"W1 did not increment the counter ({before} -> {after})")
+    if config.counts_updates and int(call(app, "/w2", cookie).body) != after:
+        problems.append("W2 did not read the stored counter")
+    if call(app, "/w2", None).header("Set-Cookie") is not None:
+        problems.append("W4 (new visitor, read only) was sent a cookie")
+    return problems

@@ -1,0 +1,62 @@
+"""The memory store's footprint: bytes per stored session, and its bound.
+
+Sessions are written through the middleware, as a W1 request would, and the
+Python heap is measured with :mod:`tracemalloc`. Filling the store to
+``max_entries`` and then writing as many sessions again must not grow it.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from dataclasses import dataclass
+
+from .configs import INITIAL, SECRET
+from .inprocess import call
+
+
+@dataclass
+class Footprint:
+    max_entries: int
+    bytes_per_session: float
+    entries_when_full: int
+    entries_after_twice_as_many: int
+    growth_after_full: int  # heap bytes gained by writing max_entries more sessions
+
+
+def _page(environ, start_response):  # type: ignore[no-untyped-def]
+    from wsgi_session import update_session
+
+    update_session(environ, lambda s: INITIAL)
+    start_response("200 OK", [])
+    return [b"0"]
+
+
+def memory_store_footprint(max_entries: int) -> Footprint:
+    from wsgi_session import SessionMiddleware, create_memory_store
+
+    store = create_memory_store(max_entries=max_entries)
+    app = SessionMiddleware(_page, store=store, secret=SECRET)
+    call(app, "/", None)  # warm: first-use allocations are not per session
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(max_entries - 1):
+            call(app, "/", None)
+        gc.collect()
+        full = tracemalloc.get_traced_memory()[0]
+        entries_when_full = len(store)
+        for _ in range(max_entries):
+            call(app, "/", None)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return Footprint(
+        max_entries=max_entries,
+        bytes_per_session=(full - start) / (max_entries - 1),
+        entries_when_full=entries_when_full,
+        entries_after_twice_as_many=len(store),
+        growth_after_full=after - full,
+    )

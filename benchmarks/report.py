@@ -1,0 +1,206 @@
+"""The results as tables (Markdown for the results folder, reStructuredText for the
+README) and as a bar chart of the overheads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .configs import Config
+from .inprocess import WORKLOADS, Concurrency, Timing
+from .memory import Footprint
+
+RAW = "raw minimum (Redis)"
+RAW_CAS = "raw minimum + CAS (Redis)"
+
+
+@dataclass
+class Results:
+    meta: dict[str, str]
+    configs: list[Config]
+    timings: dict[tuple[str, str], Timing]
+    round_trips: dict[tuple[str, str], float] = field(default_factory=dict)
+    lost: dict[str, Concurrency] = field(default_factory=dict)
+    concurrent_updates: int = 0
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    throughput: dict[str, dict[str, float]] = field(default_factory=dict)
+    footprint: Footprint | None = None
+
+    def bare(self, config: Config) -> Config:
+        return next(c for c in self.configs if c.is_bare and c.family == config.family)
+
+    def overhead(self, name: str, workload: str) -> float | None:
+        config = next(c for c in self.configs if c.name == name)
+        if (name, workload) not in self.timings:
+            return None
+        return self.timings[name, workload].cpu - self.timings[self.bare(config).name, workload].cpu
+
+    def ratio(self, name: str, workload: str, to: str) -> str:
+        mine, floor = self.overhead(name, workload), self.overhead(to, workload)
+        if mine is None or floor is None or floor <= 0:
+            return ""
+        return f"{mine / floor:.2f}x"
+
+
+def _us(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def timing_rows(results: Results) -> list[list[str]]:
+    header = [
+        "configuration",
+        "W1 CPU µs (wall)",
+        "W1 overhead",
+        "x raw",
+        "x raw+CAS",
+        "W2 CPU µs (wall)",
+        "W2 overhead",
+        "x raw",
+        "W3 overhead",
+        "W4 overhead",
+        "Redis round trips W1/W2/W3/W4",
+        f"lost updates of {results.concurrent_updates}",
+    ]
+    rows = [header]
+    for config in results.configs:
+        name = config.name
+        row = [name]
+        for workload in ("W1", "W2"):
+            timing = results.timings.get((name, workload))
+            row.append("" if timing is None else f"{timing.cpu:.1f} ({timing.wall:.1f})")
+            if config.is_bare:
+                row += ["", ""] if workload == "W2" else ["", "", ""]
+                continue
+            row.append(_us(results.overhead(name, workload)))
+            row.append(results.ratio(name, workload, RAW))
+            if workload == "W1":
+                row.append(results.ratio(name, workload, RAW_CAS))
+        for workload in ("W3", "W4"):
+            row.append("" if config.is_bare else _us(results.overhead(name, workload)))
+        trips = [results.round_trips.get((name, w)) for w in WORKLOADS]
+        row.append("" if trips[0] is None else "/".join(f"{t:g}" for t in trips if t is not None))
+        lost = results.lost.get(name)
+        failed = f" ({lost.failed} failed)" if lost and lost.failed else ""
+        row.append("" if lost is None else f"{lost.lost}{failed}")
+        rows.append(row)
+    return rows
+
+
+def throughput_rows(results: Results) -> list[list[str]]:
+    rows = [["configuration (gunicorn, 1 sync worker)", "W1 req/s", "W3 req/s", "W3 / bare W3"]]
+    for config in results.configs:
+        measured = results.throughput.get(config.name)
+        if measured is None:
+            continue
+        bare = results.throughput.get(results.bare(config).name, {})
+        w3_ratio = f"{measured['/w3'] / bare['/w3']:.2f}" if bare.get("/w3") else ""
+        rows.append([config.name, f"{measured['/w1']:.0f}", f"{measured['/w3']:.0f}", w3_ratio])
+    return rows
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def rst_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(row: list[str]) -> str:
+        return "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |"
+
+    out = [rule, line(rows[0]), rule.replace("-", "=")]
+    for row in rows[1:]:
+        out += [line(row), rule]
+    return "\n".join(out)
+
+
+def footprint_text(footprint: Footprint | None) -> str:
+    if footprint is None:
+        return ""
+    return (
+        f"Memory store: {footprint.bytes_per_session:.0f} bytes of Python heap per stored session "
+        f"(ten short keys, through the middleware). With max_entries={footprint.max_entries}: "
+        f"{footprint.entries_when_full} entries when full, {footprint.entries_after_twice_as_many} after "
+        f"writing {footprint.max_entries} more sessions, heap change {footprint.growth_after_full:+d} bytes."
+    )
+
+
+def meta_text(meta: dict[str, str]) -> str:
+    return "; ".join(f"{key}: {value}" for key, value in meta.items())
+
+
+def write_markdown(results: Results, path: Path) -> None:
+    parts = [
+        "# wsgi_session benchmark",
+        "",
+        meta_text(results.meta),
+        "",
+        "In-process, direct WSGI calls; median of the repeats. CPU microseconds per request "
+        "(time.process_time), wall time in parentheses. Overhead: CPU µs over the matching bare "
+        "app (plain WSGI, Flask or Pyramid). x raw: that overhead divided by the raw minimum's "
+        "(parse the cookie, one HMAC verify, one Redis GET, JSON, one SET EX, one HMAC sign); "
+        "x raw+CAS: divided by the raw minimum that writes with a compare-and-set script. "
+        "W1 reads and increments a counter; W2 reads ten keys; W3 never touches the session; "
+        "W4 is a new visitor who reads and gets no session. Redis round trips per request, "
+        "counted in redis-py. Lost updates: concurrent W1 requests of one session "
+        "whose increment is missing from the final counter.",
+        "",
+        markdown_table(timing_rows(results)),
+        "",
+    ]
+    if results.throughput:
+        parts += ["Under gunicorn, wrk on 127.0.0.1:", "", markdown_table(throughput_rows(results)), ""]
+    if results.footprint is not None:
+        parts += [footprint_text(results.footprint), ""]
+    for name, problems in results.problems.items():
+        parts += [f"Check failed for {name}: {problem}" for problem in problems]
+    parts += ["", "![overhead per request](benchmark.png)", ""]
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def write_rst(results: Results, path: Path) -> None:
+    parts = [meta_text(results.meta), "", rst_table(timing_rows(results)), ""]
+    if results.throughput:
+        parts += [rst_table(throughput_rows(results)), ""]
+    if results.footprint is not None:
+        parts += [footprint_text(results.footprint), ""]
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def write_chart(results: Results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = [c for c in results.configs if not c.is_bare]
+    names = [c.name for c in configs]
+    fig, axes = plt.subplots(1, len(WORKLOADS), figsize=(16, 0.45 * len(names) + 1.8), sharey=True)
+    titles = {
+        "W1": "W1 read + increment",
+        "W2": "W2 read 10 keys",
+        "W3": "W3 session untouched",
+        "W4": "W4 new visitor",
+    }
+    for ax, workload in zip(axes, WORKLOADS):
+        values: list[Any] = [max(results.overhead(n, workload) or 0.0, 0.0) for n in names]
+        colours = [
+            "tab:green" if n.startswith("wsgi_session") else "tab:gray" if n.startswith("raw") else "tab:blue"
+            for n in names
+        ]
+        ax.barh(names, values, color=colours)
+        ax.set_title(titles[workload])
+        ax.set_xlabel("CPU µs over the bare app")
+        ax.invert_yaxis()
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
+        ax.margins(x=0.25)
+    date = results.meta.get("date", "")
+    fig.suptitle(f"Session overhead per request, in-process (lower is better), {date}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
