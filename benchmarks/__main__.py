@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, help="requests per timed batch")
     parser.add_argument("--repeats", type=int, help="timed batches per configuration and workload")
     parser.add_argument("--duration", type=int, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, help="wrk runs per configuration and workload")
     parser.add_argument("--no-gunicorn", action="store_true", help="skip the gunicorn + wrk run")
     parser.add_argument(
         "--only",
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     requests = args.requests or (300 if args.quick else 2000)
     repeats = args.repeats or (5 if args.quick else 9)
-    duration = args.duration or (2 if args.quick else 5)
+    duration = args.duration or (2 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 3)
     threads, per_thread = 8, 100
 
     def progress(message: str) -> None:
@@ -116,11 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                 progress(f"concurrent updates, {config.name}: {results.lost[config.name]}")
         results.footprint = memory_store_footprint(max_entries=2000 if args.quick else 10_000)
         if not args.no_gunicorn:
-            for config in configs:
-                results.throughput[config.name] = requests_per_second(
-                    config.name, redis_url, workdir, ["/w1", "/w3"], duration
-                )
-                progress(f"gunicorn + wrk, {config.name}: {results.throughput[config.name]}")
+            results.throughput = requests_per_second(
+                [c.name for c in configs], redis_url, workdir, ["/w1", "/w3"], duration, rounds, progress
+            )
     args.output.mkdir(parents=True, exist_ok=True)
     write_markdown(results, args.output / "results.md")
     write_rst(results, args.output / "results.rst")

@@ -1,6 +1,6 @@
 """Requests per second under gunicorn, measured with wrk on 127.0.0.1.
 
-One sync worker per configuration, so that a memory store sees every request of
+One sync worker per configuration, all started at once, so that a memory store sees every request of
 its session and the figure is the cost of one worker; wrk runs for a bounded
 duration, and gunicorn is always stopped.
 """
@@ -11,11 +11,13 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from .redis_server import free_port
 
@@ -35,60 +37,101 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], seconds: flo
     raise RuntimeError("gunicorn did not start serving in time")
 
 
-def requests_per_second(
-    config_name: str, redis_url: str | None, workdir: str, paths: list[str], duration: int
-) -> dict[str, float]:
-    """Start gunicorn with ``config_name``; run wrk on each path with a session cookie."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_CONFIG=config_name, BENCH_WORKDIR=workdir)
-    if redis_url:
-        env["BENCH_REDIS_URL"] = redis_url
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "1",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "benchmarks.served:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_serving(f"{base}/w3", process)
-        with urllib.request.urlopen(f"{base}/setup", timeout=5) as response:
+class Server:
+    """One gunicorn, one sync worker, serving one configuration on a free port."""
+
+    def __init__(self, config_name: str, redis_url: str | None, workdir: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_CONFIG=config_name, BENCH_WORKDIR=workdir)
+        if redis_url:
+            env["BENCH_REDIS_URL"] = redis_url
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+                "benchmarks.served:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        self.cookie = ""
+
+    def start_session(self) -> None:
+        _wait_until_serving(f"{self.base}/w3", self.process)
+        with urllib.request.urlopen(f"{self.base}/setup", timeout=5) as response:
             set_cookie = response.headers.get("Set-Cookie")
-        cookie = set_cookie.split(";", 1)[0] if set_cookie else ""
-        results = {}
-        for path in paths:
-            out = subprocess.run(
-                [wrk, "-t1", "-c2", f"-d{duration}s", "-H", f"Cookie: {cookie}", f"{base}{path}"],
-                capture_output=True,
-                text=True,
-                timeout=duration + 30,
-                check=True,
-            ).stdout
-            if "Non-2xx" in out:
-                raise RuntimeError(f"wrk saw errors for {config_name} {path}:\n{out}")
-            match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-            if match is None:
-                raise RuntimeError(f"no Requests/sec in wrk's output:\n{out}")
-            results[path] = float(match.group(1))
+        self.cookie = set_cookie.split(";", 1)[0] if set_cookie else ""
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def wrk(url: str, cookie: str, duration: int) -> float:
+    """Requests per second that wrk gets from ``url`` in ``duration`` seconds."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    out = subprocess.run(
+        [binary, "-t1", "-c2", f"-d{duration}s", "-H", f"Cookie: {cookie}", url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk got error responses from {url}:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"no Requests/sec in wrk's output:\n{out}")
+    return float(match.group(1))
+
+
+def requests_per_second(
+    config_names: list[str],
+    redis_url: str | None,
+    workdir: str,
+    paths: list[str],
+    duration: int,
+    rounds: int,
+    progress: Callable[[str], None],
+) -> dict[str, dict[str, float]]:
+    """Median requests/s of each configuration and path, over interleaved wrk runs.
+
+    All servers run at once and each round visits every configuration in turn, so
+    that a slow moment of the machine does not land on one of them.
+    """
+    servers: dict[str, Server] = {}
+    try:
+        for name in config_names:
+            servers[name] = Server(name, redis_url, workdir)
+        for server in servers.values():
+            server.start_session()
+        samples: dict[tuple[str, str], list[float]] = {}
+        for round_ in range(rounds):
+            for name, server in servers.items():
+                for path in paths:
+                    samples.setdefault((name, path), []).append(
+                        wrk(server.base + path, server.cookie, duration)
+                    )
+            progress(f"gunicorn + wrk: round {round_ + 1}/{rounds} done")
+        results: dict[str, dict[str, float]] = {}
+        for (name, path), runs in samples.items():
+            results.setdefault(name, {})[path] = statistics.median(runs)
         return results
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for server in servers.values():
+            server.stop()
