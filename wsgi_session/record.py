@@ -16,6 +16,16 @@ from typing import Any, NamedTuple
 Data = dict[str, Any]
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+# Built once: json.dumps and json.loads build a new encoder or decoder on every call
+# that passes an option, which costs more than encoding a small session.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 class Record(NamedTuple):
     created: float
     data: Data
@@ -27,11 +37,11 @@ def encode_data(data: Mapping[str, Any]) -> str:
     ``NaN`` and the infinities are refused: they are not JSON.
     """
     try:
-        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(data)
     except (TypeError, ValueError) as exc:
         for key, value in data.items():
             try:
-                json.dumps(value, allow_nan=False)
+                _ENCODER.encode(value)
             except (TypeError, ValueError) as cause:
                 raise TypeError(
                     f"session value for key {key!r} cannot be encoded as JSON: {cause}"
@@ -44,10 +54,6 @@ def encode_record(created: float, encoded_data: str) -> str:
     return f'{{"created":{float(created).__repr__()},"data":{encoded_data}}}'
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
 def decode_record(payload: str | bytes) -> Record | None:
     """Return the record held in ``payload``, or ``None`` if it is not one.
 
@@ -55,7 +61,7 @@ def decode_record(payload: str | bytes) -> Record | None:
     array): whatever does not decode to the exact shape is treated as missing.
     """
     try:
-        raw = json.loads(payload, parse_constant=_refuse_constant)
+        raw = _DECODER.decode(payload if isinstance(payload, str) else payload.decode("utf-8"))
     except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     if type(raw) is not dict:
