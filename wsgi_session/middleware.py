@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie, http_date, parse_cookie
 
 from .record import Data
 from .session import Cookie, RequestSession
@@ -38,6 +38,8 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 # RFC 6265 cookie-name token: visible ASCII except separators.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+# Stands for the Expires date in the Set-Cookie template; werkzeug copies it verbatim.
+_EXPIRES_MARK = "\x00"
 
 StartResponse = Callable[..., Callable[[bytes], Any]]
 Environ = dict[str, Any]
@@ -109,6 +111,12 @@ class SessionMiddleware:
         )
         self.max_size = None if max_size is None else _check_seconds("max_size", max_size)
         self._warned_insecure = False
+        # Every Set-Cookie of a session differs only in its value and Expires date:
+        # werkzeug builds the rest once, here (see _session_cookie).
+        template = self._set_cookie("", self.max_age, expires=_EXPIRES_MARK)
+        before, after = template[len(self.name) + 1 :].split(_EXPIRES_MARK)
+        self._session_cookie_parts = (before, after)
+        self._expires: tuple[int, str] = (0, "")  # (second, Expires date for a cookie sent then)
 
     def __repr__(self) -> str:  # never shows the secret
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
@@ -162,18 +170,35 @@ class SessionMiddleware:
         if not any(k.lower() == "vary" and "cookie" in v.lower() for k, v in app_headers):
             headers.append(("Vary", "Cookie"))
         if action is Cookie.SET:
-            headers.append(("Set-Cookie", self._set_cookie(session.cookie_value(), self.max_age)))
+            headers.append(("Set-Cookie", self._session_cookie(session.cookie_value())))
             self._warn_if_insecure(environ)
         elif action is Cookie.CLEAR:
             headers.append(("Set-Cookie", self._set_cookie("", 0)))
         return headers
 
-    def _set_cookie(self, value: str, max_age: int) -> str:
+    def _session_cookie(self, signed_id: str) -> str:
+        """The ``Set-Cookie`` of a signed session ID, as werkzeug's ``dump_cookie`` writes it.
+
+        Only the value and the Expires date change between responses, and a signed
+        ID never needs quoting, so they are put into the template built at start-up:
+        ``dump_cookie`` costs more than the rest of a memory-store request's write-back.
+        The date is formatted once a second.
+        """
+        now = int(time.time())
+        second, expires = self._expires
+        if second != now:
+            expires = http_date(now + self.max_age)
+            self._expires = (now, expires)
+        before, after = self._session_cookie_parts
+        return f"{self.name}={signed_id}{before}{expires}{after}"
+
+    def _set_cookie(self, value: str, max_age: int, expires: str | None = None) -> str:
         options = self.cookie
         return dump_cookie(
             self.name,
             value,
             max_age=max_age,
+            expires=expires,
             path=options.path,
             domain=options.domain,
             secure=options.secure,
