@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from wsgi_session import SessionMiddleware, create_memory_store, get_session, update_session
+
 SECRET = "benchmark-secret-0123456789-abcdefghijklmnop"
 MAX_AGE = 86400
 KEYS = ["counter"] + [f"k{i}" for i in range(1, 10)]
@@ -214,8 +216,6 @@ def beaker_redis(ctx: Context) -> WSGIApp:
 
 
 def _wsgi_session_page(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    from wsgi_session import get_session, update_session
-
     path = environ["PATH_INFO"]
     if path == "/w3":
         return respond(start_response, "plain")
@@ -230,14 +230,10 @@ def _wsgi_session_page(environ: dict[str, Any], start_response: Callable[..., An
 
 
 def _wsgi_session(store: Any) -> WSGIApp:
-    from wsgi_session import SessionMiddleware
-
     return SessionMiddleware(_wsgi_session_page, store=store, secret=SECRET, max_age=MAX_AGE)
 
 
 def wsgi_session_memory(_: Context) -> WSGIApp:
-    from wsgi_session import create_memory_store
-
     return _wsgi_session(create_memory_store(max_entries=100_000))
 
 
@@ -255,29 +251,22 @@ def wsgi_session_redis(ctx: Context) -> WSGIApp:
 
 def wsgi_session_redis_flask(ctx: Context) -> WSGIApp:
     import flask
-    from wsgi_session.redis_store import create_redis_store
 
-    from wsgi_session import SessionMiddleware
+    from wsgi_session.redis_store import create_redis_store
 
     class Session:
         """``flask.session``-like access through the functional API, for the shared views."""
 
         def get(self, key: str, default: Any = None) -> Any:
-            from wsgi_session import get_session
-
             return (get_session(flask.request) or {}).get(key, default)
 
         def __getitem__(self, key: str) -> Any:
             return self.get(key)
 
         def __setitem__(self, key: str, value: Any) -> None:
-            from wsgi_session import update_session
-
             update_session(flask.request, lambda s: {key: value})
 
         def update(self, values: dict[str, Any]) -> None:
-            from wsgi_session import update_session
-
             update_session(flask.request, lambda s: values)
 
     app = _flask_app(Session)

@@ -11,6 +11,8 @@ import gc
 import tracemalloc
 from dataclasses import dataclass
 
+from wsgi_session import SessionMiddleware, create_memory_store, update_session
+
 from .configs import INITIAL, SECRET
 from .inprocess import call
 
@@ -25,16 +27,12 @@ class Footprint:
 
 
 def _page(environ, start_response):  # type: ignore[no-untyped-def]
-    from wsgi_session import update_session
-
     update_session(environ, lambda s: INITIAL)
     start_response("200 OK", [])
     return [b"0"]
 
 
 def memory_store_footprint(max_entries: int) -> Footprint:
-    from wsgi_session import SessionMiddleware, create_memory_store
-
     store = create_memory_store(max_entries=max_entries)
     app = SessionMiddleware(_page, store=store, secret=SECRET)
     call(app, "/", None)  # warm: first-use allocations are not per session
