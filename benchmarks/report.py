@@ -31,8 +31,8 @@ class Results:
         return next(c for c in self.configs if c.is_bare and c.family == config.family)
 
     def overhead(self, name: str, workload: str) -> float | None:
-        config = next(c for c in self.configs if c.name == name)
-        if (name, workload) not in self.timings:
+        config = next((c for c in self.configs if c.name == name), None)
+        if config is None or (name, workload) not in self.timings:
             return None
         return self.timings[name, workload].cpu - self.timings[self.bare(config).name, workload].cpu
 
@@ -123,9 +123,11 @@ def footprint_text(footprint: Footprint | None) -> str:
         return ""
     return (
         f"Memory store: {footprint.bytes_per_session:.0f} bytes of Python heap per stored session "
-        f"(ten short keys, through the middleware). With max_entries={footprint.max_entries}: "
-        f"{footprint.entries_when_full} entries when full, {footprint.entries_after_twice_as_many} after "
-        f"writing {footprint.max_entries} more sessions, heap change {footprint.growth_after_full:+d} bytes."
+        f"(ten short keys, written through the middleware). With max_entries={footprint.max_entries}: "
+        f"{footprint.entries_when_full} entries when full and {footprint.entries_after_churn} after "
+        f"writing {2 * footprint.max_entries} more sessions; heap change while evicting the first "
+        f"{footprint.max_entries}: {footprint.first_churn_growth:+d} bytes (once: the table and version "
+        f"numbers settle), the next {footprint.max_entries}: {footprint.second_churn_growth:+d} bytes."
     )
 
 
