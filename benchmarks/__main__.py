@@ -12,6 +12,7 @@ import argparse
 import datetime
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS, help="folder for results.md and benchmark.png"
     )
     args = parser.parse_args(argv)
+    # Stopped from outside: unwind, so that redis-server and the gunicorns stop too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     requests = args.requests or (300 if args.quick else 2000)
     repeats = args.repeats or (5 if args.quick else 9)
     duration = args.duration or (2 if args.quick else 3)

@@ -69,35 +69,47 @@ def bare_wsgi(_: Context) -> WSGIApp:
     return app
 
 
-def _flask_app(session_of: Callable[[], Any] | None) -> Any:
+@dataclass(frozen=True)
+class FlaskSession:
+    """What the Flask views do with the session, in the idiom of each library."""
+
+    setup: Callable[[], None]
+    increment: Callable[[], int]
+    read: Callable[[], int]
+
+
+def _flask_app(session: FlaskSession | None) -> Any:
     import flask
 
+    # No SECRET_KEY: Flask's own cookie session stays off, so the bare app pays no session.
     app = flask.Flask("bench")
-    app.config["SECRET_KEY"] = SECRET
 
     @app.route("/setup")
     def setup() -> str:
-        if session_of is not None:
-            session_of().update(INITIAL)
+        if session is not None:
+            session.setup()
         return "0"
 
     @app.route("/w1")
     def w1() -> str:
-        if session_of is None:
-            return "0"
-        session = session_of()
-        session["counter"] = session.get("counter", 0) + 1
-        return str(session["counter"])
+        return "0" if session is None else str(session.increment())
 
     @app.route("/w2")
     def w2() -> str:
-        return "0" if session_of is None else str(read_all(session_of()))
+        return "0" if session is None else str(session.read())
 
     @app.route("/w3")
     def w3() -> str:
         return "plain"
 
     return app
+
+
+def _flask_session_increment() -> int:
+    import flask
+
+    flask.session["counter"] = flask.session.get("counter", 0) + 1
+    return int(flask.session["counter"])
 
 
 def bare_flask(_: Context) -> WSGIApp:
@@ -109,8 +121,15 @@ def flask_session_redis(ctx: Context) -> WSGIApp:
     import redis
     from flask_session import Session
 
-    app = _flask_app(lambda: flask.session)
+    app = _flask_app(
+        FlaskSession(
+            setup=lambda: flask.session.update(INITIAL),
+            increment=_flask_session_increment,
+            read=lambda: read_all(flask.session),
+        )
+    )
     app.config.update(
+        SECRET_KEY=SECRET,
         SESSION_TYPE="redis",
         SESSION_REDIS=redis.Redis.from_url(ctx.redis_url),
         SESSION_USE_SIGNER=True,
@@ -254,22 +273,13 @@ def wsgi_session_redis_flask(ctx: Context) -> WSGIApp:
 
     from wsgi_session.redis_store import create_redis_store
 
-    class Session:
-        """``flask.session``-like access through the functional API, for the shared views."""
+    def setup() -> None:
+        update_session(flask.request, lambda s: INITIAL)
 
-        def get(self, key: str, default: Any = None) -> Any:
-            return (get_session(flask.request) or {}).get(key, default)
+    def increment() -> int:
+        return int(update_session(flask.request, lambda s: {"counter": s.get("counter", 0) + 1})["counter"])
 
-        def __getitem__(self, key: str) -> Any:
-            return self.get(key)
-
-        def __setitem__(self, key: str, value: Any) -> None:
-            update_session(flask.request, lambda s: {key: value})
-
-        def update(self, values: dict[str, Any]) -> None:
-            update_session(flask.request, lambda s: values)
-
-    app = _flask_app(Session)
+    app = _flask_app(FlaskSession(setup, increment, read=lambda: read_all(get_session(flask.request))))
     app.wsgi_app = SessionMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, store=create_redis_store(url=ctx.redis_url), secret=SECRET, max_age=MAX_AGE
     )
