@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .configs import Config
 from .inprocess import WORKLOADS, Concurrency, Timing
@@ -181,28 +180,34 @@ def write_chart(results: Results, path: Path) -> None:
 
     configs = [c for c in results.configs if not c.is_bare]
     names = [c.name for c in configs]
-    fig, axes = plt.subplots(1, len(WORKLOADS), figsize=(16, 0.45 * len(names) + 1.8), sharey=True)
-    titles = {
-        "W1": "W1 read + increment",
-        "W2": "W2 read 10 keys",
-        "W3": "W3 session untouched",
-        "W4": "W4 new visitor",
-    }
-    for ax, workload in zip(axes, WORKLOADS):
-        values: list[Any] = [max(results.overhead(n, workload) or 0.0, 0.0) for n in names]
-        colours = [
-            "tab:green" if n.startswith("wsgi_session") else "tab:gray" if n.startswith("raw") else "tab:blue"
-            for n in names
-        ]
+    colours = [
+        "tab:green" if n.startswith("wsgi_session") else "tab:gray" if n.startswith("raw") else "tab:blue"
+        for n in names
+    ]
+    panels: list[tuple[str, str, list[float], str]] = [
+        (title, "CPU µs over the bare app", [max(results.overhead(n, w) or 0.0, 0.0) for n in names], ".1f")
+        for w, title in (
+            ("W1", "W1 read + increment"),
+            ("W2", "W2 read 10 keys"),
+            ("W3", "W3 session untouched"),
+            ("W4", "W4 new visitor"),
+        )
+    ]
+    if results.lost:
+        lost = [float(results.lost[n].lost) if n in results.lost else 0.0 for n in names]
+        title = f"lost of {results.concurrent_updates} concurrent updates"
+        panels.append((title, "updates lost", lost, ".0f"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 0.45 * len(names) + 1.8), sharey=True)
+    for ax, (title, label, values, number) in zip(axes, panels):
         ax.barh(names, values, color=colours)
-        ax.set_title(titles[workload])
-        ax.set_xlabel("CPU µs over the bare app")
-        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.set_xlabel(label)
         for y, value in enumerate(values):
-            ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
+            ax.text(value, y, f" {value:{number}}", va="center", fontsize=8)
         ax.margins(x=0.25)
+    axes[0].invert_yaxis()  # shared: once turns all, to the order of the table
     date = results.meta.get("date", "")
-    fig.suptitle(f"Session overhead per request, in-process (lower is better), {date}")
+    fig.suptitle(f"Session cost per request, in-process (lower is better), {date}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
