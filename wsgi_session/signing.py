@@ -48,7 +48,8 @@ def secret_keys(secret: Secret | Sequence[Secret] | None, option: str = "secret"
     """
     if isinstance(secret, (str, bytes)):
         secret = [secret]
-    if secret is None or len(secret) == 0:
+    # A set has no first secret to sign with; None, a number or a generator is a mistake.
+    if not isinstance(secret, Sequence) or len(secret) == 0:
         raise ValueError(f"{option} must be a non-empty string or a non-empty sequence of them")
     keys = []
     for item in secret:
