@@ -244,9 +244,9 @@ def _check_cookie(name: str, cookie: CookieOptions | Mapping[str, Any] | None) -
         options = cookie
     elif isinstance(cookie, Mapping):
         known = {f.name for f in dataclasses.fields(CookieOptions)}
-        unknown = sorted(set(cookie) - known)
+        unknown = sorted(repr(key) for key in set(cookie) - known)
         if unknown:
-            raise ValueError(f"cookie has unknown option(s): {', '.join(map(str, unknown))}")
+            raise ValueError(f"cookie has unknown option(s): {', '.join(unknown)}")
         options = CookieOptions(**cookie)
     else:
         raise ValueError("cookie must be a CookieOptions or a dict of its options")
