@@ -115,12 +115,20 @@ class SessionMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         session = environ[ENVIRON_KEY] = RequestSession(self, environ)
+        cookie_headers: list[tuple[str, str]] | None = None
 
         def start_session_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], Any]:
+            # An app may call start_response again, with exc_info, to swap its headers
+            # for an error response's: the session is written back on the first call
+            # only, and its cookie goes out with whichever headers are sent.
+            nonlocal cookie_headers
+            if cookie_headers is None:
+                cookie_headers = []  # stays empty if the write-back raises
+                cookie_headers = self._write_back(session, environ)
             if session.accessed:
-                headers = headers + self._session_headers(session, environ, headers)
+                headers = headers + _vary_cookie(headers) + cookie_headers
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start_session_response)
@@ -154,19 +162,15 @@ class SessionMiddleware:
     def sign(self, session_id: str) -> str:
         return f"s:{session_id}.{signature(session_id, self._keys[0])}"
 
-    def _session_headers(
-        self, session: RequestSession, environ: Environ, app_headers: list[tuple[str, str]]
-    ) -> list[tuple[str, str]]:
+    def _write_back(self, session: RequestSession, environ: Environ) -> list[tuple[str, str]]:
+        """Finish the session, touched or not, so that later session calls raise; its Set-Cookie."""
         action = session.finish()
-        headers = []
-        if not any(k.lower() == "vary" and "cookie" in v.lower() for k, v in app_headers):
-            headers.append(("Vary", "Cookie"))
         if action is Cookie.SET:
-            headers.append(("Set-Cookie", self._set_cookie(session.cookie_value(), self.max_age)))
             self._warn_if_insecure(environ)
-        elif action is Cookie.CLEAR:
-            headers.append(("Set-Cookie", self._set_cookie("", 0)))
-        return headers
+            return [("Set-Cookie", self._set_cookie(session.cookie_value(), self.max_age))]
+        if action is Cookie.CLEAR:
+            return [("Set-Cookie", self._set_cookie("", 0))]
+        return []
 
     def _set_cookie(self, value: str, max_age: int) -> str:
         options = self.cookie
@@ -205,6 +209,14 @@ class SessionMiddleware:
     def expired(self, created: float) -> bool:
         """Whether a session created at ``created`` is past the absolute timeout."""
         return self.absolute_timeout is not None and time.time() - created >= self.absolute_timeout
+
+
+def _vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``Vary: Cookie``, unless the app's headers already vary on it (or on everything)."""
+    for key, value in headers:
+        if key.lower() == "vary" and {"cookie", "*"} & {v.strip().lower() for v in value.split(",")}:
+            return []
+    return [("Vary", "Cookie")]
 
 
 def _host_name(host: str) -> str:
