@@ -6,7 +6,9 @@ import sys
 from urllib.parse import quote
 
 import pytest
-from conftest import SECRET
+from conftest import SECRET, counter_app
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wsgi_session import (
     create_memory_store,
@@ -326,6 +328,71 @@ def test_first_valid_of_duplicate_cookies_wins(make_client, store):
         f"session={v}" for v in (forged, sign_cookie(first, SECRET), sign_cookie(second, SECRET))
     )
     assert make_client().get("/read", headers={"Cookie": header}).text == "{'n': 1}"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "a=\xff\xfe; session=x",  # latin-1 bytes that are not UTF-8
+        "session=\xe9\xe9",
+        "x=\x80",
+        "\xc3(=1",
+    ],
+)
+def test_non_utf8_cookie_bytes_do_not_fail_the_request(make_client, header):
+    assert make_client().get("/read", headers={"Cookie": header}).text == "{}"
+
+
+def test_valid_cookie_is_found_next_to_non_utf8_neighbours(make_client, store):
+    session_id = put_session(store, {"n": 1})
+    header = f"a=\xff; session={sign_cookie(session_id, SECRET)}; b=\x80"
+    assert make_client().get("/read", headers={"Cookie": header}).text == "{'n': 1}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF)))
+def test_no_cookie_header_fails_a_request(make_client, header):
+    client = make_client()
+    for path in ("/read", "/"):
+        assert client.get(path, headers={"Cookie": header}).status_int == 200
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.sampled_from(["session", "Session", " session", "a", "", '"session"', "session "]),
+            st.one_of(
+                st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF)),
+                st.just("VALID"),
+            ),
+        ),
+        max_size=6,
+    ),
+    separator=st.sampled_from(["; ", ";", ", ", "\t;"]),
+)
+def test_no_mix_of_cookie_pairs_fails_a_request(make_client, store, pairs, separator):
+    session_id = put_session(store, {"n": 1})
+    signed = sign_cookie(session_id, SECRET)
+    header = separator.join(f"{k}={signed if v == 'VALID' else v}" for k, v in pairs)
+    response = make_client().get("/read", headers={"Cookie": header})
+    assert response.status_int == 200
+    assert response.text in ("{}", "{'n': 1}")
+
+
+def test_environ_values_outside_latin1_do_not_fail(store):
+    from wsgi_session import SessionMiddleware
+
+    middleware = SessionMiddleware(counter_app, store=store, secret=SECRET)
+    statuses = []
+
+    def start_response(status, headers, exc_info=None):
+        statuses.append(status)
+
+    for header in ("session=\u0100", "session=\ud800", "a=\U0001f600"):
+        environ = {"PATH_INFO": "/read", "HTTP_COOKIE": header, "wsgi.url_scheme": "https"}
+        assert b"".join(middleware(environ, start_response)) == b"{}"
+    assert statuses == ["200 OK"] * 3
 
 
 # -- rolling, generate, max_size, absolute_timeout --------------------------------
