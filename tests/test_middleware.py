@@ -349,6 +349,38 @@ def test_valid_cookie_is_found_next_to_non_utf8_neighbours(make_client, store):
     assert make_client().get("/read", headers={"Cookie": header}).text == "{'n': 1}"
 
 
+def utf8_as_wsgi(text: str) -> str:
+    """``text`` as a WSGI server hands it over: its UTF-8 bytes read as latin-1."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    ["\u00a0session", "\u2000session", "\u0085session", "session\u00a0", "\u3000session", "\ufeffsession"],
+)
+def test_names_padded_with_unicode_spaces_are_not_the_session_cookie(make_client, store, lookalike):
+    session_id = put_session(store, {"planted": True})
+    header = utf8_as_wsgi(f"{lookalike}={sign_cookie(session_id, SECRET)}")
+    assert make_client().get("/read", headers={"Cookie": header}).text == "{}"
+    assert store.calls == []
+
+
+@pytest.mark.parametrize("lookalike", ['"session"', "SESSION", "Session", "=session", "session2"])
+def test_other_spellings_of_the_name_are_not_the_session_cookie(make_client, store, lookalike):
+    session_id = put_session(store, {"planted": True})
+    header = f"{lookalike}={sign_cookie(session_id, SECRET)}"
+    assert make_client().get("/read", headers={"Cookie": header}).text == "{}"
+
+
+def test_the_real_cookie_is_found_after_a_lookalike(make_client, store):
+    planted = put_session(store, {"who": "attacker"})
+    mine = put_session(store, {"who": "me"})
+    header = utf8_as_wsgi(
+        f"\u00a0session={sign_cookie(planted, SECRET)}; session={sign_cookie(mine, SECRET)}"
+    )
+    assert make_client().get("/read", headers={"Cookie": header}).text == "{'who': 'me'}"
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(header=st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF)))
 def test_no_cookie_header_fails_a_request(make_client, header):

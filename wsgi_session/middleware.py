@@ -145,7 +145,7 @@ class SessionMiddleware:
         header = environ.get("HTTP_COOKIE")
         if not header:
             return None
-        for value in parse_cookie(_utf8_safe(header)).getlist(self.name):
+        for value in parse_cookie(_ascii_only(header)).getlist(self.name):
             if "%" in value:  # express sends the cookie URL-encoded: decode once
                 value = unquote(value)
             # The length check keeps huge values away from the HMAC.
@@ -211,16 +211,15 @@ class SessionMiddleware:
         return self.absolute_timeout is not None and time.time() - created >= self.absolute_timeout
 
 
-def _utf8_safe(header: str) -> str:
-    """The WSGI header text with any byte sequence that is not UTF-8 replaced.
+def _ascii_only(header: str) -> str:
+    """The WSGI header text with every non-ASCII character replaced by ``?``.
 
-    WSGI hands over the header's bytes as latin-1 text and ``parse_cookie`` decodes
-    them as UTF-8, strictly: one stray byte in any cookie, the app's or a tracker's,
-    would fail the request. The session cookie itself is plain ASCII, so replacing
-    what cannot be decoded (with U+FFFD) never changes it.
+    The session cookie is ASCII by construction, so this never changes it; it only
+    defuses two traps of ``parse_cookie``: it decodes the header's bytes strictly as
+    UTF-8 (one stray byte in any cookie would fail the request), and it strips
+    Unicode spaces around names (so ``\u00a0session`` would pass for ``session``).
     """
-    raw = header.encode("latin-1", "replace")
-    return raw.decode("utf-8", "replace").encode("utf-8").decode("latin-1")
+    return header.encode("ascii", "replace").decode("ascii")
 
 
 def _vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
