@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import sys
 from urllib.parse import quote
 
@@ -480,6 +481,27 @@ def test_generate_result_is_not_shared_between_sessions(make_client):
     client = make_client(generate=lambda: initial)
     client.get("/")
     assert initial == {"visits": 0}
+
+
+@pytest.mark.parametrize(
+    ("generated", "named"),
+    [({"when": datetime.datetime(2024, 1, 1)}, "when"), ({1: "x"}, "1"), (["visits"], "mapping")],
+)
+def test_generate_result_json_cannot_encode_fails_at_first_use(make_client, store, generated, named):
+    seen = []
+
+    def app(environ, start_response):
+        try:
+            get_session(environ)
+        except TypeError as exc:
+            seen.append(str(exc))
+        start_response("200 OK", [])
+        return [b""]
+
+    make_client(app, generate=lambda: generated, save_uninitialized=True).get("/")
+    assert len(seen) == 1
+    assert named in seen[0]
+    assert len(store.store) == 0
 
 
 def size_app(environ, start_response):

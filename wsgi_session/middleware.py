@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from werkzeug.http import dump_cookie, parse_cookie
 
 from .record import Data
-from .session import Cookie, RequestSession
+from .session import Cookie, RequestSession, apply_updater
 from .signing import (
     SIGNED_SESSION_ID_LENGTH,
     Secret,
@@ -204,7 +204,14 @@ class SessionMiddleware:
     # -- what the session asks of its configuration ------------------------------
 
     def initial_data(self) -> Data:
-        return {} if self.generate is None else dict(self.generate())
+        """A new session's data. What ``generate`` returns is checked as an update is,
+        so that a value JSON cannot encode fails at first use, naming its key, and not
+        later at write-back."""
+        generate = self.generate
+        if generate is None:
+            return {}
+        data, _ = apply_updater({}, lambda _: generate(), self.max_size)
+        return data
 
     def expired(self, created: float) -> bool:
         """Whether a session created at ``created`` is past the absolute timeout."""
