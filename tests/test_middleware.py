@@ -651,3 +651,33 @@ def test_store_failure_at_write_back_is_raised_before_headers(make_client, store
 
     with pytest.raises(SessionStoreError):
         make_client(store=FailingWrites()).get("/")
+
+
+def test_app_can_answer_a_write_back_failure_without_a_dangling_cookie(make_client):
+    from wsgi_session import SessionStoreError
+
+    class FailingWrites:
+        def __init__(self):
+            self.store = create_memory_store()
+
+        def __getattr__(self, name):
+            if name == "set":
+
+                def fail(*args):
+                    raise OSError("disk full")
+
+                return fail
+            return getattr(self.store, name)
+
+    def app(environ, start_response):
+        update_session(environ, lambda s: {"n": 1})
+        try:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+        except SessionStoreError:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
+            return [b"try again"]
+        return [b"saved"]
+
+    response = make_client(app, store=FailingWrites()).get("/", status=503)
+    assert set_cookies(response) == []  # no cookie for a session that was not saved
+    assert vary(response) == ["Cookie"]
