@@ -10,10 +10,13 @@ import sys
 import pytest
 import webob
 from conftest import SECRET
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wsgi_session import (
     DELETE,
     SessionError,
+    create_memory_store,
     destroy_session,
     get_session,
     regenerate_session,
@@ -416,3 +419,73 @@ def test_session_call_between_two_start_responses_raises(make_client):
         return [b""]
 
     make_client(app).get("/", status=500)
+
+
+# -- any sequence of calls ----------------------------------------------------------
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("update"), st.sampled_from("abc"), st.integers(0, 9)),
+        st.tuples(st.just("delete"), st.sampled_from("abc"), st.none()),
+        st.tuples(st.sampled_from(["destroy", "regenerate", "get"]), st.none(), st.none()),
+    ),
+    max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests=st.lists(OPERATIONS, min_size=1, max_size=5))
+def test_any_sequence_of_calls_matches_the_model(make_client, requests):
+    """A model of the contract: what each request leaves in the store, and what it returns."""
+    store = create_memory_store()
+    pending: list = []
+    returned: list = []
+
+    def app(environ, start_response):
+        for name, key, value in pending:
+            if name == "update":
+                returned.append(dict(update_session(environ, lambda s, k=key, v=value: {k: v})))
+            elif name == "delete":
+                returned.append(dict(update_session(environ, lambda s, k=key: {k: DELETE})))
+            elif name == "destroy":
+                destroy_session(environ)
+            elif name == "regenerate":
+                regenerate_session(environ)
+            else:
+                data = get_session(environ)
+                returned.append(None if data is None else dict(data))
+        start_response("200 OK", [])
+        return [b""]
+
+    client = make_client(app, store=store)
+    persisted = None  # the data the store holds for the client's cookie
+    for operations in requests:
+        expected = []
+        current = {} if persisted is None else dict(persisted)
+        loaded, changed = persisted is not None, False
+        for name, key, value in operations:
+            if name in ("update", "delete"):
+                if current is None:  # after destroy: a new session
+                    current, loaded = {}, False
+                if name == "update":
+                    current[key] = value
+                else:
+                    current.pop(key, None)
+                changed = True
+                expected.append(dict(current))
+            elif name == "destroy":
+                current, changed = None, False
+            elif name == "regenerate":
+                changed = changed or current is not None
+            else:
+                expected.append(None if current is None else dict(current))
+        pending[:] = operations
+        returned.clear()
+        client.get("/")
+        assert returned == expected
+        persisted = current if current is not None and (loaded or changed) else None
+        assert len(store) == (0 if persisted is None else 1)
+        pending[:] = [("get", None, None)]
+        returned.clear()
+        client.get("/")
+        assert returned == [persisted or {}]
