@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import warnings
 from urllib.parse import quote
 
 import pytest
@@ -681,3 +682,28 @@ def test_app_can_answer_a_write_back_failure_without_a_dangling_cookie(make_clie
     response = make_client(app, store=FailingWrites()).get("/", status=503)
     assert set_cookies(response) == []  # no cookie for a session that was not saved
     assert vary(response) == ["Cookie"]
+
+
+def test_secure_cookie_over_plain_http_warns_once(make_client):
+    client = make_client()
+    plain = {"wsgi.url_scheme": "http", "HTTP_HOST": "example.com"}
+    with pytest.warns(UserWarning, match="HTTPS"):
+        client.get("/", extra_environ=plain)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        client.get("/", extra_environ=plain)
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "[::1]"])
+def test_secure_cookie_over_plain_http_to_this_machine_does_not_warn(make_client, host):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_client().get("/", extra_environ={"wsgi.url_scheme": "http", "HTTP_HOST": host})
+
+
+def test_insecure_cookie_over_plain_http_does_not_warn(make_client):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_client(cookie={"secure": False}).get(
+            "/", extra_environ={"wsgi.url_scheme": "http", "HTTP_HOST": "example.com"}
+        )
