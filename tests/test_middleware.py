@@ -358,7 +358,19 @@ def utf8_as_wsgi(text: str) -> str:
 
 @pytest.mark.parametrize(
     "lookalike",
-    ["\u00a0session", "\u2000session", "\u0085session", "session\u00a0", "\u3000session", "\ufeffsession"],
+    [
+        "\x0bsession",
+        "\x0csession",
+        "\x1csession",
+        "\x1fsession",
+        "session\x1e",
+        "\u00a0session",
+        "\u2000session",
+        "\u0085session",
+        "session\u00a0",
+        "\u3000session",
+        "\ufeffsession",
+    ],
 )
 def test_names_padded_with_unicode_spaces_are_not_the_session_cookie(make_client, store, lookalike):
     session_id = put_session(store, {"planted": True})

@@ -145,7 +145,7 @@ class SessionMiddleware:
         header = environ.get("HTTP_COOKIE")
         if not header:
             return None
-        for value in parse_cookie(_ascii_only(header)).getlist(self.name):
+        for value in parse_cookie(_cookie_text(header)).getlist(self.name):
             if "%" in value:  # express sends the cookie URL-encoded: decode once
                 value = unquote(value)
             # The length check keeps huge values away from the HMAC.
@@ -218,15 +218,20 @@ class SessionMiddleware:
         return self.absolute_timeout is not None and time.time() - created >= self.absolute_timeout
 
 
-def _ascii_only(header: str) -> str:
-    """The WSGI header text with every non-ASCII character replaced by ``?``.
+# What str.strip() removes in ASCII besides the space and tab a header may hold.
+_MASK_SPACES = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x1f", "?"))
 
-    The session cookie is ASCII by construction, so this never changes it; it only
-    defuses two traps of ``parse_cookie``: it decodes the header's bytes strictly as
-    UTF-8 (one stray byte in any cookie would fail the request), and it strips
-    Unicode spaces around names (so ``\u00a0session`` would pass for ``session``).
+
+def _cookie_text(header: str) -> str:
+    """The WSGI header text as ASCII, every other character and odd space masked by ``?``.
+
+    The session cookie is plain ASCII, so this never changes it; it defuses two
+    traps of ``parse_cookie``: it decodes the header's bytes strictly as UTF-8 (one
+    stray byte in any cookie would fail the request), and it trims names with
+    :meth:`str.strip` (so ``\u00a0session`` or ``\x1csession`` would pass for
+    ``session``).
     """
-    return header.encode("ascii", "replace").decode("ascii")
+    return header.encode("ascii", "replace").decode("ascii").translate(_MASK_SPACES)
 
 
 def _vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
