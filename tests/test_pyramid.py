@@ -76,6 +76,11 @@ def make_app(store: Any) -> tuple[SessionMiddleware, dict[str, threading.Event]]
     def meta(request: Any) -> Any:
         return {"new": request.session.new, "created": request.session.created}
 
+    @view("/changed-only")
+    def changed_only(request: Any) -> Any:
+        request.session.changed()
+        return "changed"
+
     @view("/seed")
     def seed(request: Any) -> Any:
         request.session.update(SEED)
@@ -201,6 +206,11 @@ def test_a_request_that_never_touches_the_session_costs_nothing(client, store):
     response = client.get("/plain")
     assert store.calls == []
     assert "Set-Cookie" not in response.headers and "Vary" not in response.headers
+
+
+def test_changed_alone_loads_nothing(client, store):
+    client.get("/changed-only")
+    assert store.calls == []
 
 
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
@@ -344,3 +354,18 @@ def test_pop_flash_racing_a_flash_keeps_the_new_message(app_events, seeded):
     results = race(*app_events, seeded.cookies["session"], "flash", "pop_flash")
     assert ["old"] in results
     assert seeded.get("/pop").json == ["from A"]
+
+
+def test_csrf_with_pyramids_default_legacy_policy(store):
+    """Without a policy set, Pyramid asks the session itself for its token."""
+    config = Configurator()
+    config.set_session_factory(session_factory)
+    config.set_default_csrf_options(require_csrf=True)
+    config.add_route("form", "/form")
+    config.add_view(lambda request: get_csrf_token(request), route_name="form", renderer="json")
+    config.add_route("post", "/post")
+    config.add_view(lambda request: "posted", route_name="post", renderer="json", request_method="POST")
+    client = client_for(SessionMiddleware(config.make_wsgi_app(), store=store, secret=SECRET))
+    token = client.get("/form").json
+    assert "Invalid token" in client.post("/post", status=400).text
+    assert client.post("/post", {"csrf_token": token}).json == "posted"

@@ -26,7 +26,7 @@ from .api import request_session
 from .record import encode_data
 from .session import DELETE, RequestSession, Updater
 
-_Immutable = (str, int, float, bool, type(None))
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def _json(key: str, value: Any) -> str:
@@ -69,7 +69,7 @@ class SessionDict(MutableMapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         stored = self._data()[key]
-        if isinstance(stored, _Immutable):
+        if isinstance(stored, _SCALARS):
             return stored
         held = self._held.get(key)
         # Identity tells whether the value is still the one the app holds a copy of:
@@ -133,7 +133,7 @@ class SessionDict(MutableMapping[str, Any]):
             self._on_write()
 
     def _hold(self, key: str, stored: Any, value: Any) -> None:
-        if isinstance(value, _Immutable):
+        if isinstance(value, _SCALARS):
             self._held.pop(key, None)
         else:
             self._held[key] = (stored, value)
