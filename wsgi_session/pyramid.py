@@ -95,7 +95,6 @@ class PyramidSession(SessionDict):
                 return {}
             return {key: [*current, message]}
 
-        self._held.pop(key, None)
         self._update(append)
 
     def peek_flash(self, queue: str = "") -> list[Any]:
@@ -117,7 +116,6 @@ class PyramidSession(SessionDict):
             rest = _without(list(data.get(key) or []), popped)
             return {key: rest or DELETE}
 
-        self._held.pop(key, None)
         self._update(remove)
         return popped
 

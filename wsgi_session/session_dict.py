@@ -117,7 +117,7 @@ class SessionDict(MutableMapping[str, Any]):
         if key not in self._data():
             raise KeyError(key)
         self._held.pop(key, None)
-        self._update(lambda _: {key: DELETE})
+        self._update(_setting(key, DELETE))
 
     def clear(self) -> None:
         """Remove every key the session has now, each as its own delete.
