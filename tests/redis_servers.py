@@ -38,6 +38,15 @@ def require_redis() -> None:
     pytest.skip(MISSING)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Report every "no Redis" skip at one place, so that ``-ra`` shows it once, with a count."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and MISSING in report.longrepr[2]:
+        report.longrepr = (__file__, require_redis.__code__.co_firstlineno, report.longrepr[2])
+
+
 def free_port() -> int:
     """A loopback port free now, whose cluster bus port (+10000) is free too.
 
