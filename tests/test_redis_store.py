@@ -86,17 +86,18 @@ def test_repr_hides_the_url_password():
     assert "hunter2" not in repr(store)
 
 
-def test_slow_redis_fails_within_the_socket_timeout(make_client):
+def test_slow_redis_fails_within_the_socket_timeout():
     """A server that accepts but never answers: the request fails instead of hanging."""
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
         store = create_redis_store(host="127.0.0.1", port=port, socket_timeout=0.2)
-        client = make_client(store=store)
+        client = webtest.TestApp(SessionMiddleware(counter_app, store=store, secret=SECRET))
         with pytest.raises(SessionStoreError) as raised:
             client.get("/read", headers=cookie_header(new_session_id()))
         assert isinstance(raised.value.__cause__, redis.TimeoutError)
+        assert client.get("/plain").text == "plain"
 
 
 # -- the store's own operations -----------------------------------------------
