@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,20 +46,30 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
             time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def gunicorn(redis_url: str, log: Path, *options: str) -> Iterator[int]:
+    """Serve the test app on a free port; yield the port; always stop gunicorn."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WSGI_SESSION_TEST_REDIS_URL": redis_url}
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *options]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, "tests.redis_gunicorn_app:app"], cwd=ROOT, env=env, stdout=output, stderr=output
+        )
+        try:
+            wait_for_port(port, process)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(STARTUP_BOUND)
+
+
 @pytest.mark.parametrize("preload", [True, False], ids=["preload", "no-preload"])
 def test_session_counts_across_two_workers(redis_server, redis_client, tmp_path, preload):
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "WSGI_SESSION_TEST_REDIS_URL": redis_server.url}
-    command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
-    command += ["--preload"] if preload else []
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [*command, "tests.redis_gunicorn_app:app"], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
     holds: list[threading.Thread] = []
     held: list[str] = []
 
-    def hold() -> str:
+    def hold(port: int) -> str:
         """Keep one worker busy; return its pid. The other worker serves what follows."""
         thread = threading.Thread(target=request, args=(port, "/hold"))
         thread.start()
@@ -71,29 +84,27 @@ def test_session_counts_across_two_workers(redis_server, redis_client, tmp_path,
     cookie: str | None = None
     served: list[list[str]] = []
 
-    def visit() -> None:
+    def visit(port: int) -> None:
         nonlocal cookie
         body, set_cookie = request(port, "/", cookie)
         cookie = set_cookie or cookie
         served.append(body.split())
 
-    try:
-        wait_for_port(port, process)
-        worker_a = hold()
-        for _ in range(10):
-            visit()
-        worker_b = hold()  # worker A is busy: B takes it
-        release(worker_a)
-        for _ in range(10):
-            visit()
-    finally:
-        for pid in held:
-            release(pid)
-        for thread in holds:
-            thread.join(STARTUP_BOUND)
-        process.terminate()
-        process.wait(STARTUP_BOUND)
-        log.close()
+    options = ["--workers", "2", *(["--preload"] if preload else [])]
+    with gunicorn(redis_server.url, tmp_path / "gunicorn.log", *options) as port:
+        try:
+            worker_a = hold(port)
+            for _ in range(10):
+                visit(port)
+            worker_b = hold(port)  # worker A is busy: B takes it
+            release(worker_a)
+            for _ in range(10):
+                visit(port)
+        finally:
+            for pid in held:
+                release(pid)
+            for thread in holds:
+                thread.join(STARTUP_BOUND)
 
     assert [int(visits) for visits, *_ in served] == list(range(1, 21))
     assert worker_a != worker_b
@@ -106,3 +117,17 @@ def test_session_counts_across_two_workers(redis_server, redis_client, tmp_path,
     if preload:  # not the one the arbiter opened before forking
         assert {imported for *_, imported in served} == {served[0][3]}
         assert served[0][3] not in (connection_a, connection_b)
+
+
+def test_four_workers_and_eight_racing_clients_lose_no_increment(redis_server, redis_client, tmp_path):
+    with gunicorn(redis_server.url, tmp_path / "gunicorn.log", "--workers", "4", "--preload") as port:
+        body, cookie = request(port, "/")
+        assert body.split()[0] == "1"
+
+        def client(_: int) -> set[str]:
+            return {request(port, "/", cookie)[0].split()[1] for _ in range(25)}
+
+        with ThreadPoolExecutor(8) as pool:
+            pids = set().union(*pool.map(client, range(8)))
+        assert request(port, "/", cookie)[0].split()[0] == "202"  # 1 before, 8 x 25, 1 now
+    assert len(pids) > 1  # the race did cross processes
