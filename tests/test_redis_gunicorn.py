@@ -125,9 +125,9 @@ def test_four_workers_and_eight_racing_clients_lose_no_increment(redis_server, r
         assert body.split()[0] == "1"
 
         def client(_: int) -> set[str]:
-            return {request(port, "/", cookie)[0].split()[1] for _ in range(25)}
+            return {request(port, "/", cookie)[0].split()[1] for _ in range(250)}
 
         with ThreadPoolExecutor(8) as pool:
             pids = set().union(*pool.map(client, range(8)))
-        assert request(port, "/", cookie)[0].split()[0] == "202"  # 1 before, 8 x 25, 1 now
+        assert request(port, "/", cookie)[0].split()[0] == "2002"  # 1 before, 8 x 250, 1 now
     assert len(pids) > 1  # the race did cross processes
