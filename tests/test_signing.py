@@ -147,10 +147,16 @@ def test_empty_or_non_text_secret_is_a_value_error(secret):
         unsign_cookie(EXPRESS_SIGNED, secret)
 
 
-@pytest.mark.parametrize("secret", ["", b"", None])
-def test_sign_cookie_refuses_an_empty_secret(secret):
+@pytest.mark.parametrize("secret", ["", b"", None, ["one"], ["one", "two"], 42])
+def test_sign_cookie_refuses_anything_but_one_secret(secret):
     with pytest.raises(ValueError, match="secret"):
         sign_cookie("value", secret)
+
+
+@pytest.mark.parametrize("value", [None, b"bytes", 42])
+def test_sign_cookie_signs_only_text(value):
+    with pytest.raises(TypeError, match="value"):
+        sign_cookie(value, "secret")
 
 
 def test_empty_secret_is_refused_even_for_malformed_input():
