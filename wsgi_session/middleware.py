@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie
 
+from .cookie_header import cookie_values
 from .record import Data
 from .session import Cookie, RequestSession
 from .signing import (
@@ -137,7 +138,7 @@ class SessionMiddleware:
         header = environ.get("HTTP_COOKIE")
         if not header:
             return None
-        for value in parse_cookie(header).getlist(self.name):
+        for value in cookie_values(header, self.name):
             if "%" in value:  # express sends the cookie URL-encoded: decode once
                 value = unquote(value)
             # The length check keeps huge values away from the HMAC.
