@@ -116,13 +116,18 @@ class SessionMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         session = environ[ENVIRON_KEY] = RequestSession(self, environ)
+        # Written back on the first call only. PEP 3333 lets an app call again with
+        # exc_info to replace its headers by an error's: those get the same cookie.
+        session_headers: list[tuple[str, str]] | None = None
 
         def start_session_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], Any]:
-            if session.accessed:
-                headers = headers + self._session_headers(session, environ, headers)
-            return start_response(status, headers, exc_info)
+            nonlocal session_headers
+            if session_headers is None:
+                session_headers = []  # a failing write-back is not retried
+                session_headers = self._session_headers(session, environ, headers)
+            return start_response(status, headers + session_headers, exc_info)
 
         return self.app(environ, start_session_response)
 
@@ -158,7 +163,10 @@ class SessionMiddleware:
     def _session_headers(
         self, session: RequestSession, environ: Environ, app_headers: list[tuple[str, str]]
     ) -> list[tuple[str, str]]:
+        # Also when untouched: from now on every session function must raise.
         action = session.finish()
+        if not session.accessed:
+            return []
         headers = []
         if not any(k.lower() == "vary" and "cookie" in v.lower() for k, v in app_headers):
             headers.append(("Vary", "Cookie"))
