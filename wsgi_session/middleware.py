@@ -217,7 +217,8 @@ class SessionMiddleware:
 
 
 def _host_name(host: str) -> str:
-    """``host`` without its port: ``[::1]:8000`` gives ``[::1]``, ``a:80`` gives ``a``."""
+    """``host`` without its port, lower-cased: ``[::1]:8000`` gives ``[::1]``, ``A:80`` gives ``a``."""
+    host = host.lower()
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.rsplit(":", 1)[0]

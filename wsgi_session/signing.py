@@ -48,7 +48,7 @@ def secret_keys(secret: Secret | Sequence[Secret] | None, option: str = "secret"
     """
     if isinstance(secret, (str, bytes)):
         secret = [secret]
-    if secret is None or len(secret) == 0:
+    if not isinstance(secret, Sequence) or len(secret) == 0:
         raise ValueError(f"{option} must be a non-empty string or a non-empty sequence of them")
     keys = []
     for item in secret:
