@@ -19,6 +19,7 @@ from security_support import NAME, Clock, call, install_clock, signed
 from wsgi_session import (
     SessionError,
     SessionMiddleware,
+    SessionStoreError,
     destroy_session,
     get_session,
     regenerate_session,
@@ -198,7 +199,7 @@ def _racing_app(action: Callable[[Environ], None], race: Callable[[], None]) -> 
     [
         lambda environ: update_session(environ, lambda s: {"late": True}),
         regenerate_session,
-        lambda environ: None,  # a read, with rolling: a touch
+        None,  # a read, with rolling: a touch
     ],
     ids=["update", "regenerate", "rolling-read"],
 )
@@ -206,16 +207,17 @@ def test_c8_a_destroy_during_a_save_does_not_resurrect_the_session(store, action
     """C8: request B loaded the session before request A destroyed it; B's write-back loses."""
     plain = SessionMiddleware(lifecycle_app, store=store, secret=SECRET)
     first = call(plain)
+    rolling_read = action is None
     racing = SessionMiddleware(
-        _racing_app(action, lambda: call(plain, first.cookie, path="/logout")),
+        _racing_app(action or (lambda environ: None), lambda: call(plain, first.cookie, path="/logout")),
         store=store,
         secret=SECRET,
         rolling=True,
     )
     late = call(racing, first.cookie)
     assert len(store.store) == 0
-    if action is not regenerate_session:
-        assert late.session_id in (None, first.session_id)  # never a new, live ID
+    if rolling_read:  # the touch found nothing; re-sending the dead ID's cookie is harmless
+        assert late.session_id in (None, first.session_id)
     else:
         assert late.session_id is None
     assert data(call(plain, first.cookie, path="/read")) == {}
@@ -319,6 +321,38 @@ def test_c10_start_response_again_with_exc_info_keeps_one_save_and_one_cookie(st
     assert response.all("Vary") == ["Cookie"]
     assert _writes(store) == ["set"]
     assert store.get(response.session_id) is not None
+
+
+class _WriteFailingStore(SpyStore):
+    """Reads work, writes fail: the store went read-only mid-request."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "get":
+            return super().__getattr__(name)
+
+        def fail(*args: Any) -> Any:
+            raise OSError("read-only store")
+
+        return fail
+
+
+def test_c10_a_failed_write_back_lets_the_error_page_through(store):
+    """C10: start_response raised SessionStoreError; the app's error response is not blocked."""
+    errors: list[Exception] = []
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+        update_session(environ, lambda s: {"n": 1})
+        try:
+            start_response("200 OK", [])
+        except SessionStoreError as exc:
+            errors.append(exc)
+            start_response("503 Service Unavailable", [], sys.exc_info())
+        return [b"try again"]
+
+    response = call(SessionMiddleware(app, store=_WriteFailingStore(store.store), secret=SECRET))
+    assert response.code == 503
+    assert response.set_cookies == []
+    assert isinstance(errors[0].__cause__, OSError)
 
 
 def test_c10_start_response_twice_never_saves_twice(store):
