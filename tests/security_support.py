@@ -103,6 +103,8 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    sleep = advance  # the write-back's backoff between retries
+
 
 def install_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Replace the clock the store, the session and the middleware read."""
