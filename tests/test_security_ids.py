@@ -2,7 +2,8 @@
 
 The hostile IDs are signed with the test secret, as if the secret had leaked: the
 ID check must hold on its own, after the signature. "No lookup": the spy store
-records no ``get``.
+records no ``get``. B5 (an app's Redis key equal to an ID) is a Redis row: see
+``test_redis_store.py::test_app_key_equal_to_a_session_id_does_not_collide``.
 """
 
 from __future__ import annotations
