@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie
 
+from .cookie_header import cookie_values
 from .record import Data
 from .session import Cookie, RequestSession, apply_updater
 from .signing import (
@@ -145,7 +146,7 @@ class SessionMiddleware:
         header = environ.get("HTTP_COOKIE")
         if not header:
             return None
-        for value in parse_cookie(_cookie_text(header)).getlist(self.name):
+        for value in cookie_values(header, self.name):
             if "%" in value:  # express sends the cookie URL-encoded: decode once
                 value = unquote(value)
             # The length check keeps huge values away from the HMAC.
@@ -218,22 +219,6 @@ class SessionMiddleware:
         return self.absolute_timeout is not None and time.time() - created >= self.absolute_timeout
 
 
-# What str.strip() removes in ASCII besides the space and tab a header may hold.
-_MASK_SPACES = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x1f", "?"))
-
-
-def _cookie_text(header: str) -> str:
-    """The WSGI header text as ASCII, every other character and odd space masked by ``?``.
-
-    The session cookie is plain ASCII, so this never changes it; it defuses two
-    traps of ``parse_cookie``: it decodes the header's bytes strictly as UTF-8 (one
-    stray byte in any cookie would fail the request), and it trims names with
-    :meth:`str.strip` (so ``\u00a0session`` or ``\x1csession`` would pass for
-    ``session``).
-    """
-    return header.encode("ascii", "replace").decode("ascii").translate(_MASK_SPACES)
-
-
 def _vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """``Vary: Cookie``, unless the app's headers already vary on it (or on everything)."""
     for key, value in headers:
@@ -243,7 +228,8 @@ def _vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _host_name(host: str) -> str:
-    """``host`` without its port: ``[::1]:8000`` gives ``[::1]``, ``a:80`` gives ``a``."""
+    """``host`` without its port, lower-cased: ``[::1]:8000`` gives ``[::1]``, ``A:80`` gives ``a``."""
+    host = host.lower()
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.rsplit(":", 1)[0]
