@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     requests = args.requests or (300 if args.quick else 2000)
     repeats = args.repeats or (5 if args.quick else 9)
-    duration = args.duration or (2 if args.quick else 3)
-    rounds = args.rounds or (1 if args.quick else 3)
+    duration = args.duration or 2
+    rounds = args.rounds or (1 if args.quick else 5)
     threads, per_thread = 8, 100
 
     def progress(message: str) -> None:

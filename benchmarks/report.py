@@ -164,7 +164,9 @@ def write_markdown(results: Results, path: Path) -> None:
 
 
 def write_rst(results: Results, path: Path) -> None:
-    parts = [meta_text(results.meta), "", rst_table(timing_rows(results)), ""]
+    """The body of the README's Performance section after its prose: the run and its tables."""
+    parts = [f"- {key}: {value}" for key, value in results.meta.items()]
+    parts += ["", rst_table(timing_rows(results)), ""]
     if results.throughput:
         parts += [rst_table(throughput_rows(results)), ""]
     if results.footprint is not None:
