@@ -6,6 +6,7 @@ from .memory_store import create_memory_store
 from .middleware import CookieOptions, SessionMiddleware
 from .session import DELETE
 from .signing import sign_cookie, unsign_cookie
+from .sqlite_store import create_sqlite_store
 from .store import SessionStore, StoredSession
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SessionStoreError",
     "StoredSession",
     "create_memory_store",
+    "create_sqlite_store",
     "destroy_session",
     "get_session",
     "regenerate_session",
