@@ -2,7 +2,11 @@
 
     python examples/app.py        # then open http://127.0.0.1:8000/
 
-Under gunicorn: ``gunicorn examples.app:app``. Set SESSION_SECRET in production.
+Under gunicorn, four worker processes sharing the sessions:
+``gunicorn -c examples/gunicorn.conf.py examples.app:app``.
+
+Sessions live in the SQLite file named by SESSION_DB (``sessions.sqlite3`` in the
+current directory by default). Set SESSION_SECRET in production.
 """
 
 import html
@@ -12,7 +16,7 @@ from wsgiref.simple_server import make_server
 
 from wsgi_session import (
     SessionMiddleware,
-    create_memory_store,
+    create_sqlite_store,
     destroy_session,
     regenerate_session,
     update_session,
@@ -52,7 +56,7 @@ def redirect(start_response):
 
 app = SessionMiddleware(
     page,
-    store=create_memory_store(),
+    store=create_sqlite_store(os.environ.get("SESSION_DB", "sessions.sqlite3")),
     secret=SECRET,
 )
 
