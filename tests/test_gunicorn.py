@@ -41,8 +41,11 @@ def control_socket_off() -> list[str]:
 
 
 @contextmanager
-def serve_example(tmp_path: Path, **env: str) -> Iterator[int]:
-    """Run the example under ``examples/gunicorn.conf.py`` on a free port; yield the port."""
+def serve_example(tmp_path: Path, options: list[str], **env: str) -> Iterator[int]:
+    """Run the example under ``examples/gunicorn.conf.py`` and ``options`` on a free port.
+
+    Yields the port.
+    """
     port = free_port()
     log_path = tmp_path / "gunicorn.log"
     command = [
@@ -54,6 +57,7 @@ def serve_example(tmp_path: Path, **env: str) -> Iterator[int]:
         "--bind",
         f"127.0.0.1:{port}",
         *control_socket_off(),
+        *options,
         "examples.app:app",
     ]
     with log_path.open("wb") as log:
@@ -108,9 +112,14 @@ def request(
     return response.status, None if set_cookie is None else set_cookie.split(";", 1)[0], body
 
 
-def test_four_workers_lose_no_update_with_the_sqlite_store(tmp_path):
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--threads", "4"], ["--preload"]],
+    ids=["sync", "gthread", "preload"],
+)
+def test_four_workers_lose_no_update_with_the_sqlite_store(tmp_path, options):
     db = tmp_path / "sessions.sqlite3"
-    with serve_example(tmp_path, SESSION_DB=str(db)) as port:
+    with serve_example(tmp_path, options, SESSION_DB=str(db)) as port:
         status, cookie, _ = request(port, "POST", "/login", form="user=alice")
         assert status == 303 and cookie is not None
 
