@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Hashable, Mapping
 from types import MappingProxyType
@@ -27,6 +28,9 @@ logger = logging.getLogger("wsgi_session")
 
 #: Tries of the compare-and-set at write-back before SessionConflictError.
 MAX_ATTEMPTS = 20
+#: Longest pause, in seconds, between two tries. The pause is random and grows with
+#: each try, so that racing requests stop colliding instead of failing in lockstep.
+MAX_BACKOFF = 0.05
 
 Updater = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 T = TypeVar("T")
@@ -259,9 +263,10 @@ class RequestSession:
 
         Returns ``False`` if the stored session disappeared (destroyed, or expired).
         """
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             if self._store_call(write, self._version, self._payload()):
                 return True
+            time.sleep(random.uniform(0, min(MAX_BACKOFF, 0.0005 * 2**attempt)))
             assert self._stored_id is not None
             stored = self._store_call(self._middleware.store.get, self._stored_id)
             record = self._decode(self._stored_id, stored.payload) if stored is not None else None

@@ -1,0 +1,187 @@
+"""No lost updates: requests of one session that race each other all count."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import pytest
+from conftest import SECRET, counter_app
+
+from wsgi_session import (
+    SessionConflictError,
+    SessionMiddleware,
+    create_memory_store,
+    destroy_session,
+    get_session,
+    regenerate_session,
+    update_session,
+)
+
+Environ = dict[str, Any]
+
+
+def call(
+    app: Callable[..., Any], path: str = "/", cookie: str | None = None
+) -> tuple[str, dict[str, str], bytes]:
+    """One request straight through WSGI: status, headers (last of each name), body."""
+    environ: Environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "443",
+        "wsgi.url_scheme": "https",
+    }
+    if cookie:
+        environ["HTTP_COOKIE"] = cookie
+    response: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        response["status"], response["headers"] = status, dict(headers)
+        return lambda data: None
+
+    body = b"".join(app(environ, start_response))
+    return response["status"], response["headers"], body
+
+
+def session_cookie(headers: dict[str, str]) -> str:
+    return headers["Set-Cookie"].split(";", 1)[0]
+
+
+def race(app: Callable[..., Any], cookie: str, threads: int, requests: int) -> None:
+    def worker(_: int) -> None:
+        for _ in range(requests):
+            status, _headers, _body = call(app, "/", cookie)
+            assert status == "200 OK"
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(worker, range(threads)))
+
+
+def test_eight_threads_of_one_session_lose_no_increment() -> None:
+    store = create_memory_store()
+    app = SessionMiddleware(counter_app, store=store, secret=SECRET)
+    _status, headers, body = call(app)
+    assert body == b"1"
+    race(app, session_cookie(headers), threads=8, requests=250)
+    _status, _headers, body = call(app, "/", session_cookie(headers))
+    assert body == b"2002"  # 1 before, 8 x 250 in the race, 1 now
+
+
+class Paused:
+    """An app whose request loads the session, then waits for a signal before acting.
+
+    It lets a test run another request of the same session in between: the
+    interleaving that loses updates in libraries that save the whole session.
+    """
+
+    def __init__(self, action: Callable[[Environ], None]) -> None:
+        self.action = action
+        self.loaded = threading.Event()
+        self.go = threading.Event()
+
+    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+        get_session(environ)
+        self.loaded.set()
+        assert self.go.wait(10)
+        self.action(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+
+def set_key(key: str) -> Callable[[Environ], None]:
+    def action(environ: Environ) -> None:
+        update_session(environ, lambda s: {key: True})
+
+    return action
+
+
+def interleave(store: Any, slow: Paused, fast: Callable[[Environ], None], cookie: str) -> dict[str, str]:
+    """Run ``slow`` up to its pause, then a whole ``fast`` request, then the rest of ``slow``."""
+
+    def fast_app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+        fast(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(call, SessionMiddleware(slow, store=store, secret=SECRET), "/", cookie)
+        assert slow.loaded.wait(10)
+        call(SessionMiddleware(fast_app, store=store, secret=SECRET), "/", cookie)
+        slow.go.set()
+        return pending.result(10)[1]
+
+
+def start_session(store: Any, data: dict[str, Any]) -> str:
+    def app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+        update_session(environ, lambda s: data)
+        start_response("200 OK", [])
+        return [b""]
+
+    return session_cookie(call(SessionMiddleware(app, store=store, secret=SECRET))[1])
+
+
+def read(store: Any, cookie: str) -> dict[str, Any]:
+    body = call(SessionMiddleware(counter_app, store=store, secret=SECRET), "/read", cookie)[2]
+    return ast.literal_eval(body.decode())
+
+
+def test_two_racing_requests_writing_different_keys_both_survive() -> None:
+    store = create_memory_store()
+    cookie = start_session(store, {"start": 1})
+    interleave(store, Paused(set_key("slow")), set_key("fast"), cookie)
+    assert read(store, cookie) == {"start": 1, "slow": True, "fast": True}
+
+
+def test_an_update_racing_a_destroy_does_not_bring_the_session_back() -> None:
+    store = create_memory_store()
+    cookie = start_session(store, {"user": "ann"})
+    headers = interleave(store, Paused(set_key("late")), destroy_session, cookie)
+    assert "Set-Cookie" not in headers
+    assert len(store) == 0
+    assert read(store, cookie) == {}
+
+
+def test_a_regenerate_racing_an_update_carries_the_update_to_the_new_id() -> None:
+    store = create_memory_store()
+    cookie = start_session(store, {"user": "ann"})
+    headers = interleave(store, Paused(regenerate_session), set_key("cart"), cookie)
+    new_cookie = session_cookie(headers)
+    assert new_cookie != cookie
+    assert read(store, new_cookie) == {"user": "ann", "cart": True}
+    assert read(store, cookie) == {}
+    assert len(store) == 1
+
+
+def test_a_request_that_only_reads_writes_nothing() -> None:
+    store = create_memory_store()
+    cookie = start_session(store, {"user": "ann"})
+    headers = interleave(store, Paused(lambda environ: None), set_key("cart"), cookie)
+    assert "Set-Cookie" not in headers
+    assert read(store, cookie) == {"user": "ann", "cart": True}
+
+
+class AlwaysChanged:
+    """A store on which every compare-and-set finds a newer version."""
+
+    def __init__(self) -> None:
+        self.store = create_memory_store()
+        self.attempts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def compare_and_set(self, session_id: str, version: Any, payload: str | None, ttl: int) -> bool:
+        self.attempts += 1
+        return False
+
+
+def test_conflicts_past_the_retry_bound_raise_session_conflict_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("wsgi_session.session.MAX_BACKOFF", 0)
+    store = AlwaysChanged()
+    cookie = start_session(store, {"visits": 1})
+    with pytest.raises(SessionConflictError, match="kept changing"):
+        call(SessionMiddleware(counter_app, store=store, secret=SECRET), "/", cookie)
+    assert store.attempts == 20
