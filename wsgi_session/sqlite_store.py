@@ -42,6 +42,7 @@ _SCHEMA = (
 _GET = "SELECT payload, version FROM wsgi_session WHERE id = ? AND expires_at > ?"
 # A row inserted anew takes a random version, so that an ID deleted and written
 # again never repeats a version a reader may still hold; every update adds one.
+_COUNT = "SELECT COUNT(*) FROM wsgi_session WHERE expires_at > ?"
 _SET = """INSERT INTO wsgi_session (id, payload, version, expires_at) VALUES (?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET
         payload = excluded.payload, version = version + 1, expires_at = excluded.expires_at"""
@@ -68,6 +69,11 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"<SQLiteStore path={self.path!r}>"
+
+    def __len__(self) -> int:
+        """The number of live sessions, as for the memory store."""
+        count: int = self._connection().execute(_COUNT, (time.time(),)).fetchone()[0]
+        return count
 
     def get(self, session_id: str) -> StoredSession | None:
         row = self._connection().execute(_GET, (session_id, time.time())).fetchone()
