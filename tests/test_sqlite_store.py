@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -307,22 +306,6 @@ def test_a_row_with_a_foreign_version_is_a_missing_session(db):
     status, headers, body = call(app, cookie=cookie)
     assert (status, body) == ("200 OK", "1")
     assert session_cookie(headers) != cookie
-
-
-def test_no_update_is_lost_between_threads(db):
-    store = create_sqlite_store(db)
-    app = middleware(store, save_uninitialized=True)
-    cookie = session_cookie(call(app, "/read")[1])
-
-    def increment(_: int) -> None:
-        for _ in range(250):
-            status, _headers, _body = call(app, cookie=cookie)
-            assert status == "200 OK"
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(increment, range(8)))
-    assert call(app, "/read", cookie)[2] == "{'visits': 2000}"
-    assert len(rows(db)) == 1
 
 
 # -- store failures --------------------------------------------------------------
