@@ -203,6 +203,8 @@ def test_a_sweep_deletes_every_expired_row_in_batches(db, clock, monkeypatch):
         ("", "database file"),
         (":memory:", "database file"),
         (".", "is a directory"),
+        (b"sessions.sqlite3", "file path as text"),
+        (None, "file path as text"),
     ],
 )
 def test_a_bad_path_fails_at_creation(tmp_path, monkeypatch, path, message):

@@ -7,7 +7,7 @@ atomic on its own: the compare-and-set is an ``UPDATE ... WHERE version = ?``.
 
 Durability: the file runs in WAL mode with ``synchronous=NORMAL``, so a commit does
 not wait for the disk. A committed session survives the app crashing or being
-restarted; a power cut or an operating-system crash may lose the last moments of
+restarted; a power cut or an operating-system crash may undo the last moments of
 writes, but never corrupts the file.
 """
 
@@ -40,12 +40,10 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS wsgi_session_expires_at ON wsgi_session (expires_at)",
 )
 _GET = "SELECT payload, version FROM wsgi_session WHERE id = ? AND expires_at > ?"
-# A row inserted anew takes a random version, so that an ID deleted and written
-# again never repeats a version a reader may still hold; every update adds one.
 _COUNT = "SELECT COUNT(*) FROM wsgi_session WHERE expires_at > ?"
-_SET = """INSERT INTO wsgi_session (id, payload, version, expires_at) VALUES (?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET
-        payload = excluded.payload, version = version + 1, expires_at = excluded.expires_at"""
+# An unconditional write takes a random version, so that an ID deleted and written
+# again never repeats a version a reader may still hold; a compare-and-set adds one.
+_SET = "INSERT OR REPLACE INTO wsgi_session (id, payload, version, expires_at) VALUES (?, ?, ?, ?)"
 _DELETE = "DELETE FROM wsgi_session WHERE id = ?"
 _TOUCH = "UPDATE wsgi_session SET expires_at = ? WHERE id = ? AND expires_at > ?"
 _REPLACE = """UPDATE wsgi_session SET payload = ?, version = version + 1, expires_at = ?
@@ -101,6 +99,7 @@ class SQLiteStore:
     def _write(self, now: float, statement: str, parameters: tuple[Any, ...]) -> int:
         """Run one writing statement, in its own transaction; sweep first when due."""
         connection = self._connection()
+        # No lock: two threads that both find a sweep due only repeat a cheap delete.
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
             self._sweep(connection, now)
@@ -140,9 +139,9 @@ def create_sqlite_store(path: str | os.PathLike[str]) -> SQLiteStore:
     ``wsgi_session`` created; the connection that does so is closed at once, so none
     is inherited by workers forked after this call.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"path must be a file path, not {path!r}")
-    text = os.fspath(path)
+    text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if not isinstance(text, str):
+        raise ValueError(f"path must be a file path as text, not {path!r}")
     if text in ("", ":memory:"):
         raise ValueError(f"path must name a database file, shared by every connection, not {text!r}")
     # Absolute, so that a later change of directory (gunicorn --chdir) changes nothing.
