@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytest
 from conftest import SECRET, counter_app
 
-from wsgi_session import SessionMiddleware, SessionStoreError, create_sqlite_store
+from wsgi_session import SessionMiddleware, SessionStoreError, create_sqlite_store, update_session
 from wsgi_session import sqlite_store as sqlite_store_module
 from wsgi_session.record import decode_record
 
@@ -336,6 +336,26 @@ def test_a_write_locked_out_past_the_busy_timeout_raises_and_writes_nothing(db, 
     assert "locked" in str(raised.value)
     assert stored_visits(db) == 1
     assert call(app, cookie=cookie)[2] == "2"
+
+
+def test_a_full_database_raises_and_writes_nothing(db):
+    store = create_sqlite_store(db)
+    cookie = session_cookie(call(middleware(store))[1])
+    # The connection this thread's requests use may not grow the file: "disk full".
+    connection = store._connection()
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    def grow(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        update_session(environ, lambda s: {"visits": 2, "filler": "x" * 100_000})
+        start_response("200 OK", [])
+        return [b""]
+
+    with pytest.raises(SessionStoreError) as raised:
+        call(SessionMiddleware(grow, store=store, secret=SECRET), cookie=cookie)
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    assert "full" in str(raised.value)
+    assert stored_visits(db) == 1
 
 
 @pytest.fixture
