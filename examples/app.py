@@ -1,6 +1,7 @@
 """A visit counter with login and logout, on plain WSGI.
 
     python examples/app.py        # then open http://127.0.0.1:8000/
+    PORT=8001 python examples/app.py
 
 Under gunicorn, four worker processes sharing the sessions:
 ``gunicorn -c examples/gunicorn.conf.py examples.app:app``.
@@ -61,6 +62,7 @@ app = SessionMiddleware(
 )
 
 if __name__ == "__main__":
-    with make_server("127.0.0.1", 8000, app) as server:
-        print("serving on http://127.0.0.1:8000/")
+    port = int(os.environ.get("PORT", "8000"))
+    with make_server("127.0.0.1", port, app) as server:
+        print(f"serving on http://127.0.0.1:{port}/", flush=True)
         server.serve_forever()

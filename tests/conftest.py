@@ -9,6 +9,9 @@ import webtest
 
 from wsgi_session import SessionMiddleware, create_memory_store, get_session, update_session
 
+# Real Redis servers (standalone, Cluster, Sentinel) as fixtures.
+pytest_plugins = ["redis_servers"]
+
 SECRET = "test-secret-that-is-long-enough-0123456789"
 
 
@@ -63,3 +66,29 @@ def make_client(store: SpyStore) -> Callable[..., webtest.TestApp]:
         )
 
     return make
+
+
+class FakeClock:
+    """Stands in for the ``time`` module where wsgi_session reads the clock."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """One injected clock for the middleware, the session and the memory store."""
+    import wsgi_session.memory_store
+    import wsgi_session.middleware
+    import wsgi_session.session
+
+    fake = FakeClock()
+    for module in (wsgi_session.memory_store, wsgi_session.middleware, wsgi_session.session):
+        monkeypatch.setattr(module, "time", fake)
+    return fake

@@ -4,6 +4,7 @@ from .api import destroy_session, get_session, regenerate_session, update_sessio
 from .errors import SessionConflictError, SessionError, SessionStoreError
 from .memory_store import create_memory_store
 from .middleware import CookieOptions, SessionMiddleware
+from .redis_store import create_redis_store
 from .session import DELETE
 from .signing import sign_cookie, unsign_cookie
 from .sqlite_store import create_sqlite_store
@@ -19,6 +20,7 @@ __all__ = [
     "SessionStoreError",
     "StoredSession",
     "create_memory_store",
+    "create_redis_store",
     "create_sqlite_store",
     "destroy_session",
     "get_session",

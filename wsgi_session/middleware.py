@@ -17,10 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie
 
+from .cookie_header import cookie_values
 from .record import Data
-from .session import Cookie, RequestSession
+from .session import Cookie, RequestSession, apply_updater
 from .signing import (
     SIGNED_SESSION_ID_LENGTH,
     Secret,
@@ -115,12 +116,20 @@ class SessionMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         session = environ[ENVIRON_KEY] = RequestSession(self, environ)
+        cookie_headers: list[tuple[str, str]] | None = None
 
         def start_session_response(
             status: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], Any]:
+            # An app may call start_response again, with exc_info, to swap its headers
+            # for an error response's: the session is written back on the first call
+            # only, and its cookie goes out with whichever headers are sent.
+            nonlocal cookie_headers
+            if cookie_headers is None:
+                cookie_headers = []  # stays empty if the write-back raises
+                cookie_headers = self._write_back(session, environ)
             if session.accessed:
-                headers = headers + self._session_headers(session, environ, headers)
+                headers = headers + _vary_cookie(headers) + cookie_headers
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start_session_response)
@@ -137,7 +146,7 @@ class SessionMiddleware:
         header = environ.get("HTTP_COOKIE")
         if not header:
             return None
-        for value in parse_cookie(header).getlist(self.name):
+        for value in cookie_values(header, self.name):
             if "%" in value:  # express sends the cookie URL-encoded: decode once
                 value = unquote(value)
             # The length check keeps huge values away from the HMAC.
@@ -154,19 +163,15 @@ class SessionMiddleware:
     def sign(self, session_id: str) -> str:
         return f"s:{session_id}.{signature(session_id, self._keys[0])}"
 
-    def _session_headers(
-        self, session: RequestSession, environ: Environ, app_headers: list[tuple[str, str]]
-    ) -> list[tuple[str, str]]:
+    def _write_back(self, session: RequestSession, environ: Environ) -> list[tuple[str, str]]:
+        """Finish the session, touched or not, so that later session calls raise; its Set-Cookie."""
         action = session.finish()
-        headers = []
-        if not any(k.lower() == "vary" and "cookie" in v.lower() for k, v in app_headers):
-            headers.append(("Vary", "Cookie"))
         if action is Cookie.SET:
-            headers.append(("Set-Cookie", self._set_cookie(session.cookie_value(), self.max_age)))
             self._warn_if_insecure(environ)
-        elif action is Cookie.CLEAR:
-            headers.append(("Set-Cookie", self._set_cookie("", 0)))
-        return headers
+            return [("Set-Cookie", self._set_cookie(session.cookie_value(), self.max_age))]
+        if action is Cookie.CLEAR:
+            return [("Set-Cookie", self._set_cookie("", 0))]
+        return []
 
     def _set_cookie(self, value: str, max_age: int) -> str:
         options = self.cookie
@@ -200,15 +205,31 @@ class SessionMiddleware:
     # -- what the session asks of its configuration ------------------------------
 
     def initial_data(self) -> Data:
-        return {} if self.generate is None else dict(self.generate())
+        """A new session's data. What ``generate`` returns is checked as an update is,
+        so that a value JSON cannot encode fails at first use, naming its key, and not
+        later at write-back."""
+        generate = self.generate
+        if generate is None:
+            return {}
+        data, _ = apply_updater({}, lambda _: generate(), self.max_size)
+        return data
 
     def expired(self, created: float) -> bool:
         """Whether a session created at ``created`` is past the absolute timeout."""
         return self.absolute_timeout is not None and time.time() - created >= self.absolute_timeout
 
 
+def _vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``Vary: Cookie``, unless the app's headers already vary on it (or on everything)."""
+    for key, value in headers:
+        if key.lower() == "vary" and {"cookie", "*"} & {v.strip().lower() for v in value.split(",")}:
+            return []
+    return [("Vary", "Cookie")]
+
+
 def _host_name(host: str) -> str:
-    """``host`` without its port: ``[::1]:8000`` gives ``[::1]``, ``a:80`` gives ``a``."""
+    """``host`` without its port, lower-cased: ``[::1]:8000`` gives ``[::1]``, ``A:80`` gives ``a``."""
+    host = host.lower()
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.rsplit(":", 1)[0]
@@ -244,9 +265,9 @@ def _check_cookie(name: str, cookie: CookieOptions | Mapping[str, Any] | None) -
         options = cookie
     elif isinstance(cookie, Mapping):
         known = {f.name for f in dataclasses.fields(CookieOptions)}
-        unknown = sorted(set(cookie) - known)
+        unknown = sorted(repr(key) for key in set(cookie) - known)
         if unknown:
-            raise ValueError(f"cookie has unknown option(s): {', '.join(map(str, unknown))}")
+            raise ValueError(f"cookie has unknown option(s): {', '.join(unknown)}")
         options = CookieOptions(**cookie)
     else:
         raise ValueError("cookie must be a CookieOptions or a dict of its options")

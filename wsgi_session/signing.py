@@ -48,7 +48,8 @@ def secret_keys(secret: Secret | Sequence[Secret] | None, option: str = "secret"
     """
     if isinstance(secret, (str, bytes)):
         secret = [secret]
-    if secret is None or len(secret) == 0:
+    # A set has no first secret to sign with; None, a number or a generator is a mistake.
+    if not isinstance(secret, Sequence) or len(secret) == 0:
         raise ValueError(f"{option} must be a non-empty string or a non-empty sequence of them")
     keys = []
     for item in secret:
@@ -68,6 +69,10 @@ def signature(value: str, key: bytes) -> str:
 
 def sign_cookie(value: str, secret: Secret) -> str:
     """Return ``s:<value>.<signature>``, as express's ``cookie-signature`` does."""
+    if not isinstance(value, str):
+        raise TypeError(f"value must be a str, not {type(value).__name__}")
+    if not isinstance(secret, (str, bytes)):  # a list would hide which secret signs
+        raise ValueError("secret must be one non-empty string: sign_cookie signs with a single secret")
     (key,) = secret_keys(secret)
     return f"{_PREFIX}{value}.{signature(value, key)}"
 
