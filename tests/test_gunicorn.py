@@ -1,4 +1,7 @@
-"""The example app under a real ``gunicorn -w 4``: one session shared by worker processes."""
+"""The example under a real ``gunicorn -w 4``: one session shared by worker processes.
+
+On each store meant for several processes: SQLite (one host) and Redis (several).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import gunicorn.config
 import pytest
 from conftest import SECRET
 
-from wsgi_session import create_sqlite_store, unsign_cookie
+from wsgi_session import create_redis_store, create_sqlite_store, unsign_cookie
 from wsgi_session.record import decode_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,14 +116,30 @@ def request(
     return response.status, None if set_cookie is None else set_cookie.split(";", 1)[0], body
 
 
+class Backend(NamedTuple):
+    """A store the example can use: the environment that selects it, and a reader."""
+
+    env: dict[str, str]
+    store: Any
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        db = tmp_path / "sessions.sqlite3"
+        return Backend({"SESSION_DB": str(db)}, create_sqlite_store(db))
+    request.getfixturevalue("redis_client")  # an empty server for this test
+    url = request.getfixturevalue("redis_server").url
+    return Backend({"SESSION_REDIS_URL": url}, create_redis_store(url=url))
+
+
 @pytest.mark.parametrize(
     "options",
     [[], ["--threads", "4"], ["--preload"]],
     ids=["sync", "gthread", "preload"],
 )
-def test_four_workers_lose_no_update_with_the_sqlite_store(tmp_path, options):
-    db = tmp_path / "sessions.sqlite3"
-    with serve_example(tmp_path, options, SESSION_DB=str(db)) as port:
+def test_four_workers_lose_no_update(tmp_path, backend, options):
+    with serve_example(tmp_path, options, **backend.env) as port:
         status, cookie, _ = request(port, "POST", "/login", form="user=alice")
         assert status == 303 and cookie is not None
 
@@ -138,7 +158,7 @@ def test_four_workers_lose_no_update_with_the_sqlite_store(tmp_path, options):
 
     session_id = unsign_cookie(cookie.split("=", 1)[1], SECRET)
     assert session_id is not None
-    stored = create_sqlite_store(db).get(session_id)
+    stored = backend.store.get(session_id)
     assert stored is not None
     record = decode_record(stored.payload)
     assert record is not None
