@@ -44,6 +44,11 @@ def control_socket_off() -> list[str]:
     return ["--no-control-socket"] if "control_socket_disable" in known else []
 
 
+def outside_session_settings() -> dict[str, str]:
+    """This environment without the example's settings (SESSION_*), which the test sets."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("SESSION_")}
+
+
 @contextmanager
 def serve_example(tmp_path: Path, options: list[str], **env: str) -> Iterator[int]:
     """Run the example under ``examples/gunicorn.conf.py`` and ``options`` on a free port.
@@ -68,7 +73,7 @@ def serve_example(tmp_path: Path, options: list[str], **env: str) -> Iterator[in
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "SESSION_SECRET": SECRET, **env},
+            env={**outside_session_settings(), "PYTHONPATH": str(ROOT), "SESSION_SECRET": SECRET, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the workers die with it
