@@ -1,4 +1,7 @@
-"""The SQLite store, on real files: the protocol, through the middleware, under threads."""
+"""The SQLite store, on real files: the protocol, through the middleware, and its failures.
+
+The races of ``test_concurrency.py`` and ``test_gunicorn.py`` run on it too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import multiprocessing
 import os
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,23 +23,6 @@ from wsgi_session import sqlite_store as sqlite_store_module
 from wsgi_session.record import decode_record
 
 
-class Clock:
-    """Stands in for ``time.time`` so that expiry needs no waiting."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    clock = Clock(1_000_000.0)
-    monkeypatch.setattr(time, "time", clock)
-    return clock
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "sessions.sqlite3"
@@ -44,15 +30,13 @@ def db(tmp_path: Path) -> Path:
 
 def rows(db: Path) -> list[tuple[Any, ...]]:
     """The table as it is on disk, read past the store."""
-    with sqlite3.connect(db) as connection:
+    with closing(sqlite3.connect(db)) as connection:
         return connection.execute("SELECT id, payload FROM wsgi_session ORDER BY id").fetchall()
 
 
 def raw_update(db: Path, statement: str, *parameters: Any) -> None:
-    connection = sqlite3.connect(db)
-    with connection:
+    with closing(sqlite3.connect(db)) as connection, connection:
         connection.execute(statement, parameters)
-    connection.close()
 
 
 def call(app: Any, path: str = "/", cookie: str | None = None) -> tuple[str, dict[str, str], str]:
@@ -151,9 +135,9 @@ def test_expiry_is_enforced_on_read_by_the_store_clock(db, clock):
     store = create_sqlite_store(db)
     store.set("a", "one", 10)
     version = store.get("a").version
-    clock.now += 9.5
+    clock.advance(9.5)
     assert store.get("a") is not None
-    clock.now += 0.5
+    clock.advance(0.5)
     assert store.get("a") is None
     assert not store.compare_and_set("a", version, "late", 10)
     store.touch("a", 10)
@@ -165,9 +149,9 @@ def test_touch_pushes_expiry_and_creates_nothing(db, clock):
     store = create_sqlite_store(db)
     store.set("a", "one", 10)
     version = store.get("a").version
-    clock.now += 8
+    clock.advance(8)
     store.touch("a", 10)
-    clock.now += 8
+    clock.advance(8)
     assert store.get("a") is not None
     assert store.get("a").version == version
     store.touch("missing", 10)
@@ -178,10 +162,10 @@ def test_expired_rows_are_swept_now_and_then_not_on_every_write(db, clock):
     store = create_sqlite_store(db)
     store.set("a", "one", 10)  # the first write sweeps, and schedules the next sweep
     store.set("b", "two", 1000)
-    clock.now += 20
+    clock.advance(20)
     store.set("c", "three", 1000)
     assert [row[0] for row in rows(db)] == ["a", "b", "c"]
-    clock.now += sqlite_store_module.SWEEP_INTERVAL
+    clock.advance(sqlite_store_module.SWEEP_INTERVAL)
     store.set("d", "four", 1000)
     assert [row[0] for row in rows(db)] == ["b", "c", "d"]
 
@@ -191,7 +175,7 @@ def test_a_sweep_deletes_every_expired_row_in_batches(db, clock, monkeypatch):
     store = create_sqlite_store(db)
     for name in "abcde":
         store.set(name, "x", 10)
-    clock.now += 10 + sqlite_store_module.SWEEP_INTERVAL
+    clock.advance(10 + sqlite_store_module.SWEEP_INTERVAL)
     store.set("f", "y", 10)
     assert [row[0] for row in rows(db)] == ["f"]
 
@@ -271,9 +255,9 @@ def test_sessions_survive_a_restart_of_the_app(db):
 def test_a_session_past_its_max_age_is_gone(db, clock):
     app = middleware(create_sqlite_store(db), max_age=100)
     cookie = session_cookie(call(app)[1])
-    clock.now += 99
+    clock.advance(99)
     assert call(app, cookie=cookie)[2] == "2"
-    clock.now += 100
+    clock.advance(100)
     assert call(app, cookie=cookie)[2] == "1"
 
 
