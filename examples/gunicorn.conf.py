@@ -1,9 +1,10 @@
-"""Serve the example with four worker processes sharing one SQLite session store.
+"""Serve the example with four worker processes sharing one session store.
 
     gunicorn -c examples/gunicorn.conf.py examples.app:app
 
-Every worker opens its own connections to the file named by SESSION_DB, so a
-user's requests may land on any of them and still find their session.
+Every worker opens its own connections to the store (the SQLite file SESSION_DB,
+or Redis at SESSION_REDIS_URL), so a user's requests may land on any of them and
+still find their session.
 """
 
 bind = "127.0.0.1:8000"
