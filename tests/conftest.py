@@ -80,6 +80,8 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    sleep = advance  # the write-back's backoff between retries
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
