@@ -3,7 +3,13 @@
     python examples/app.py        # then open http://127.0.0.1:8000/
     PORT=8001 python examples/app.py
 
-Under gunicorn: ``gunicorn examples.app:app``. Set SESSION_SECRET in production.
+Under gunicorn, four worker processes sharing the sessions:
+``gunicorn -c examples/gunicorn.conf.py examples.app:app``.
+
+Sessions live in the SQLite file named by SESSION_DB (``sessions.sqlite3`` in the
+current directory by default): one host. With SESSION_REDIS_URL set
+(``redis://host:6379/0``) they live in Redis instead: any number of hosts. Set
+SESSION_SECRET in production.
 """
 
 import html
@@ -13,7 +19,8 @@ from wsgiref.simple_server import make_server
 
 from wsgi_session import (
     SessionMiddleware,
-    create_memory_store,
+    create_redis_store,
+    create_sqlite_store,
     destroy_session,
     regenerate_session,
     update_session,
@@ -51,9 +58,16 @@ def redirect(start_response):
     return [b""]
 
 
+def session_store():
+    """Redis if SESSION_REDIS_URL is set (several hosts), else SQLite (one host)."""
+    if os.environ.get("SESSION_REDIS_URL"):
+        return create_redis_store(url=os.environ["SESSION_REDIS_URL"])
+    return create_sqlite_store(os.environ.get("SESSION_DB", "sessions.sqlite3"))
+
+
 app = SessionMiddleware(
     page,
-    store=create_memory_store(),
+    store=session_store(),
     secret=SECRET,
 )
 

@@ -80,15 +80,24 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    sleep = advance  # the write-back's backoff between retries
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """One injected clock for the middleware, the session and the memory store."""
+    """One injected clock for the middleware, the session and the memory and SQLite stores."""
     import wsgi_session.memory_store
     import wsgi_session.middleware
     import wsgi_session.session
+    import wsgi_session.sqlite_store
 
     fake = FakeClock()
-    for module in (wsgi_session.memory_store, wsgi_session.middleware, wsgi_session.session):
+    modules = (
+        wsgi_session.memory_store,
+        wsgi_session.middleware,
+        wsgi_session.session,
+        wsgi_session.sqlite_store,
+    )
+    for module in modules:
         monkeypatch.setattr(module, "time", fake)
     return fake

@@ -8,10 +8,8 @@ as they are.
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any, Callable, NamedTuple
 
-import pytest
 from conftest import SECRET
 
 from wsgi_session import sign_cookie
@@ -89,26 +87,3 @@ def signed(session_id: str, secret: str = SECRET) -> str:
 
 def fresh_id() -> str:
     return new_session_id()
-
-
-class Clock:
-    """A settable ``time`` module for the server-side clock of store and session."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    sleep = advance  # the write-back's backoff between retries
-
-
-def install_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """Replace the clock the store, the session and the middleware read."""
-    fake = Clock()
-    for module in ("memory_store", "session", "middleware"):
-        monkeypatch.setattr(sys.modules[f"wsgi_session.{module}"], "time", fake)
-    return fake

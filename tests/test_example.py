@@ -38,9 +38,15 @@ def wait_for_port(process: subprocess.Popen[bytes], port: int, timeout: float = 
 
 
 @pytest.fixture
-def example_url():
+def example_url(tmp_path):
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port)}
+    # Its own session file, not sessions.sqlite3 in the checkout.
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PORT": str(port),
+        "SESSION_DB": str(tmp_path / "s.sqlite3"),
+    }
     process = subprocess.Popen(
         [sys.executable, "examples/app.py"],
         cwd=ROOT,

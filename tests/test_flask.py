@@ -13,6 +13,7 @@ import flask
 import pytest
 import webtest
 from conftest import SECRET
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import wsgi_session
 from wsgi_session import SessionError, SessionMiddleware, destroy_session, regenerate_session, update_session
@@ -77,6 +78,12 @@ def make_app(store: Any, **options: Any) -> flask.Flask:
         # Flask's own flags, without reading any data.
         session = flask.session
         return {"modified": session.modified, "accessed": bool(session.accessed)}
+
+    @app.get("/members")
+    def members() -> Any:
+        if "user" not in flask.session:
+            return "log in first", 401
+        return f"members only, {flask.session['user']}"
 
     @app.get("/new")
     def new() -> Any:
@@ -346,14 +353,73 @@ def test_works_under_webtest(app):
     assert client.get("/show").json == {**SEED, "d": [4]}
 
 
-def test_outside_the_middleware_the_error_says_how_to_install_it(app):
-    with app.test_request_context("/"):
-        assert isinstance(flask.session, FlaskSession)
-        with pytest.raises(SessionError, match=r"app\.wsgi_app = SessionMiddleware"):
-            flask.session["x"] = 1
-    transaction = app.test_client().session_transaction()
-    with transaction as session, pytest.raises(SessionError, match="session_transaction"):
-        session["x"] = 1
+def test_session_transaction_writes_reach_the_next_request(client):
+    with client.session_transaction() as session:
+        assert session.new is True
+        session["user"] = "ann"
+        assert session.modified is True
+    assert client.get("/show").json == {"user": "ann"}
+
+
+def test_session_transaction_reads_what_requests_stored_and_changes_it(client):
+    seeded(client)
+    with client.session_transaction() as session:
+        assert dict(session) == SEED and session.new is False
+        session["a"] = 2
+        session["b"].append(3)
+        session.modified = True
+    assert client.get("/show").json == {**SEED, "a": 2, "b": [1, 2, 3]}
+
+
+def test_session_transaction_that_changes_nothing_sets_no_cookie_and_writes_nothing(client, store):
+    with client.session_transaction() as session:
+        assert "user" not in session
+    assert cookie_of(client) is None and "set" not in store.names()
+    seeded(client)
+    jar_entry = client.get_cookie("session")
+    store.calls.clear()
+    with client.session_transaction() as session:
+        assert session["a"] == 1
+    # The test client replaces its cookie with a new object for every Set-Cookie.
+    assert client.get_cookie("session") is jar_entry
+    assert store.names() == ["get"]
+
+
+def test_session_transaction_login_opens_a_login_required_view(client):
+    assert client.get("/members").status_code == 401
+    with client.session_transaction() as session:
+        session["user"] = "ann"
+    response = client.get("/members")
+    assert response.status_code == 200 and response.text == "members only, ann"
+
+
+def test_requests_stay_lazy_and_cookied_by_the_middleware_after_a_transaction(client, store):
+    with client.session_transaction() as session:
+        pass
+    assert store.calls == []
+    with client.session_transaction() as session:
+        session["user"] = "ann"
+    store.calls.clear()
+    response = client.get("/plain")
+    assert store.calls == [] and "Set-Cookie" not in response.headers
+    response = client.post("/op/set")
+    assert len(response.headers.getlist("Set-Cookie")) == 1
+    assert client.get("/show").json == {"user": "ann", "d": [4]}
+
+
+def test_without_the_middleware_as_wsgi_app_the_error_says_how_to_install_it(store):
+    wrapped = make_app(store)
+    wrapped.wsgi_app = ProxyFix(wrapped.wsgi_app)  # type: ignore[method-assign]
+    bare = flask.Flask(__name__)
+    bare.session_interface = SessionInterface()
+    for app in (wrapped, bare):
+        with app.test_request_context("/"):
+            assert isinstance(flask.session, FlaskSession)
+            with pytest.raises(SessionError, match=r"app\.wsgi_app = SessionMiddleware"):
+                flask.session["x"] = 1
+        transaction = app.test_client().session_transaction()
+        with transaction as session, pytest.raises(SessionError, match="SessionMiddleware itself"):
+            session["x"] = 1
 
 
 def race(app: flask.Flask, cookie: str, b_path: str, a_key: str = "a") -> None:

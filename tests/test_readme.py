@@ -42,7 +42,8 @@ def test_every_public_name_is_in_the_api_reference(name):
     assert re.search(rf"``{re.escape(name)}\b", section("API reference")), name
 
 
-def test_quick_start_runs_and_counts():
+def test_quick_start_runs_and_counts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # its sessions.sqlite3 goes there, not in the checkout
     (code,) = python_blocks(section("Quick start"))
     namespace: dict[str, object] = {"__name__": "quick_start"}
     exec(code, namespace)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pytest
 from conftest import SECRET, counter_app
-from security_support import NAME, Clock, call, fresh_id, install_clock, signed
+from security_support import NAME, call, fresh_id, signed
 
 from wsgi_session import (
     DELETE,
@@ -24,11 +24,6 @@ from wsgi_session import (
 )
 
 Environ = dict[str, Any]
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return install_clock(monkeypatch)
 
 
 def updating_app(changes: Callable[[], dict[str, Any]]) -> Callable[..., Any]:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 from conftest import SECRET, SpyStore
-from security_support import NAME, Clock, call, install_clock, signed
+from security_support import NAME, call, signed
 
 from wsgi_session import (
     SessionError,
@@ -28,11 +28,6 @@ from wsgi_session import (
 from wsgi_session.signing import new_session_id
 
 Environ = dict[str, Any]
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    return install_clock(monkeypatch)
 
 
 def lifecycle_app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:

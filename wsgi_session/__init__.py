@@ -7,6 +7,7 @@ from .middleware import CookieOptions, SessionMiddleware
 from .redis_store import create_redis_store
 from .session import DELETE
 from .signing import sign_cookie, unsign_cookie
+from .sqlite_store import create_sqlite_store
 from .store import SessionStore, StoredSession
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "StoredSession",
     "create_memory_store",
     "create_redis_store",
+    "create_sqlite_store",
     "destroy_session",
     "get_session",
     "regenerate_session",

@@ -9,17 +9,21 @@ The middleware wraps Flask's WSGI app and this interface shows its session as
 Every key write or delete is an update of the session, replayed if a concurrent
 request of the same session wrote first. In-place changes to a value
 (``session["cart"].append(x)``) need ``session.modified = True``, as in Flask.
-Cookies are the middleware's job, so :meth:`SessionInterface.save_session` sets none.
+Cookies are the middleware's job, so :meth:`SessionInterface.save_session` sets none
+for a request. The exception is the test client's ``session_transaction()``: it
+opens and saves the session in a test request context, which never passes through
+``app.wsgi_app``, so there the interface asks the middleware to do both and puts
+its cookie on the response Flask hands over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import flask.sessions
 
 from .errors import SessionError
+from .middleware import ENVIRON_KEY, SessionMiddleware
 from .session import RequestSession
 from .session_dict import SessionDict
 
@@ -38,9 +42,16 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
     lifetime is always the middleware's ``max_age``.
     """
 
-    def __init__(self, environ: Mapping[str, Any]) -> None:
+    def __init__(self, environ: dict[str, Any], middleware: SessionMiddleware | None = None) -> None:
+        """``middleware`` is given when no middleware wraps this request (a test request
+        context): the session is then opened through it here, and written back by
+        :meth:`SessionInterface.save_session`."""
         super().__init__(environ)
         self.modified = False
+        # The middleware and environ to write back with, if this session is ours to write back.
+        self._outside = None if middleware is None else (middleware, environ)
+        if middleware is not None:
+            self._bound = middleware.open_session(environ)
 
     def _on_write(self) -> None:
         self.modified = True
@@ -52,21 +63,45 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
             raise SessionError(
                 f"{exc}. With Flask: app.wsgi_app = SessionMiddleware(app.wsgi_app, ...); "
                 "app.test_request_context() and the test client's session_transaction() "
-                "do not pass through app.wsgi_app; make requests with the test client instead"
+                "find the session only when app.wsgi_app is the SessionMiddleware itself"
             ) from None
 
     @property
     def new(self) -> bool:  # type: ignore[override]
         return self._request_session().is_new
 
+    def _cookie_headers(self) -> list[tuple[str, str]]:
+        """Write back a session opened outside the middleware; its Set-Cookie headers.
+
+        Under the middleware there is nothing to do here: it writes the session back
+        when the response starts.
+        """
+        if self._outside is None:
+            return []
+        middleware, environ = self._outside
+        return middleware.write_back(self._request_session(), environ)
+
 
 class SessionInterface(flask.sessions.SessionInterface):
     """Puts the middleware's session behind ``flask.session``."""
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
-        return FlaskSession(request.environ)
+        environ = request.environ
+        if ENVIRON_KEY not in environ and isinstance(app.wsgi_app, SessionMiddleware):
+            # A test request context, as session_transaction() uses: it never went
+            # through app.wsgi_app, so the middleware opens the session here.
+            return FlaskSession(environ, app.wsgi_app)
+        return FlaskSession(environ)
 
     def save_session(self, app: Flask, session: flask.sessions.SessionMixin, response: Response) -> None:
-        """Write back in-place changes if ``session.modified``; the middleware does the rest."""
-        if isinstance(session, FlaskSession) and session.modified:
+        """Write back in-place changes if ``session.modified``; the middleware does the rest.
+
+        A session opened outside the middleware (``session_transaction()``) is also
+        written back here, its cookie set on ``response``.
+        """
+        if not isinstance(session, FlaskSession):
+            return
+        if session.modified:
             session.write_back_changed_values()
+        for name, value in session._cookie_headers():
+            response.headers.add(name, value)

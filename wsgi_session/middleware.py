@@ -123,7 +123,7 @@ class SessionMiddleware:
         return f"<SessionMiddleware name={self.name!r} store={type(self.store).__name__}>"
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        session = environ[ENVIRON_KEY] = RequestSession(self, environ)
+        session = environ[ENVIRON_KEY] = self.open_session(environ)
         cookie_headers: list[tuple[str, str]] | None = None
 
         def start_session_response(
@@ -135,12 +135,21 @@ class SessionMiddleware:
             nonlocal cookie_headers
             if cookie_headers is None:
                 cookie_headers = []  # stays empty if the write-back raises
-                cookie_headers = self._write_back(session, environ)
+                cookie_headers = self.write_back(session, environ)
             if session.accessed:
                 headers = headers + _vary_cookie(headers) + cookie_headers
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start_session_response)
+
+    def open_session(self, environ: Environ) -> RequestSession:
+        """The lazy session of the request in ``environ``: its cookie is read on first use.
+
+        A framework adapter that opens a session outside a request through the
+        middleware (Flask's ``session_transaction()``) calls this and then
+        :meth:`write_back` itself.
+        """
+        return RequestSession(self, environ)
 
     # -- reading the cookie ------------------------------------------------------
 
@@ -171,7 +180,7 @@ class SessionMiddleware:
     def sign(self, session_id: str) -> str:
         return f"s:{session_id}.{signature(session_id, self._keys[0])}"
 
-    def _write_back(self, session: RequestSession, environ: Environ) -> list[tuple[str, str]]:
+    def write_back(self, session: RequestSession, environ: Environ) -> list[tuple[str, str]]:
         """Finish the session, touched or not, so that later session calls raise; its Set-Cookie."""
         action = session.finish()
         if action is Cookie.SET:

@@ -1,0 +1,67 @@
+"""The example under a real ``gunicorn -w 4``: one session shared by worker processes.
+
+On each store meant for several processes: SQLite (one host) and Redis (several).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+from conftest import SECRET
+from gunicorn_server import request, serve
+
+from wsgi_session import create_redis_store, create_sqlite_store, unsign_cookie
+from wsgi_session.record import decode_record
+
+
+class Backend(NamedTuple):
+    """A store the example can use: the environment that selects it, and a reader."""
+
+    env: dict[str, str]
+    store: Any
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        db = tmp_path / "sessions.sqlite3"
+        return Backend({"SESSION_DB": str(db)}, create_sqlite_store(db))
+    request.getfixturevalue("redis_client")  # an empty server for this test
+    url = request.getfixturevalue("redis_server").url
+    return Backend({"SESSION_REDIS_URL": url}, create_redis_store(url=url))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--threads", "4"], ["--preload"]],
+    ids=["sync", "gthread", "preload"],
+)
+def test_four_workers_lose_no_update(tmp_path, backend, options):
+    env = {"SESSION_SECRET": SECRET, **backend.env}
+    with serve("examples.app:app", tmp_path, ["-c", "examples/gunicorn.conf.py", *options], env) as port:
+        status, cookie, _ = request(port, "POST", "/login", form="user=alice")
+        assert status == 303 and cookie is not None
+
+        def visit_250_times(_: int) -> list[int]:
+            statuses, kept = [], cookie
+            for _ in range(250):
+                status, set_cookie, body = request(port, "GET", "/", kept)
+                assert body.startswith("visits: ") and "logged in as alice" in body, body
+                statuses.append(status)
+                kept = set_cookie or kept
+            return statuses
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = [status for result in pool.map(visit_250_times, range(8)) for status in result]
+        assert statuses == [200] * 2000
+
+    session_id = unsign_cookie(cookie.split("=", 1)[1], SECRET)
+    assert session_id is not None
+    stored = backend.store.get(session_id)
+    assert stored is not None
+    record = decode_record(stored.payload)
+    assert record is not None
+    assert record.data == {"user": "alice", "visits": 2000}

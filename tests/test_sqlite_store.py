@@ -1,0 +1,394 @@
+"""The SQLite store, on real files: the protocol, through the middleware, and its failures.
+
+The races of ``test_concurrency.py`` and ``test_gunicorn.py`` run on it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from conftest import SECRET, counter_app
+
+from wsgi_session import SessionMiddleware, SessionStoreError, create_sqlite_store, update_session
+from wsgi_session import sqlite_store as sqlite_store_module
+from wsgi_session.record import decode_record
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "sessions.sqlite3"
+
+
+def rows(db: Path) -> list[tuple[Any, ...]]:
+    """The table as it is on disk, read past the store."""
+    with closing(sqlite3.connect(db)) as connection:
+        return connection.execute("SELECT id, payload FROM wsgi_session ORDER BY id").fetchall()
+
+
+def raw_update(db: Path, statement: str, *parameters: Any) -> None:
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute(statement, parameters)
+
+
+def call(app: Any, path: str = "/", cookie: str | None = None) -> tuple[str, dict[str, str], str]:
+    """One direct WSGI request; returns the status, the headers and the body."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SERVER_NAME": "example.com",
+        "SERVER_PORT": "443",
+        "HTTP_HOST": "example.com",
+        "wsgi.url_scheme": "https",
+    }
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = cookie
+    response: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        response["status"], response["headers"] = status, dict(headers)
+        return lambda data: None
+
+    body = b"".join(app(environ, start_response)).decode()
+    return response["status"], response["headers"], body
+
+
+def session_cookie(headers: dict[str, str]) -> str:
+    """The ``name=value`` pair of a ``Set-Cookie`` header, as a browser sends it back."""
+    return headers["Set-Cookie"].split(";", 1)[0]
+
+
+def middleware(store: Any, **options: Any) -> SessionMiddleware:
+    return SessionMiddleware(counter_app, store=store, secret=SECRET, **options)
+
+
+# -- the store protocol ----------------------------------------------------------
+
+
+def test_get_returns_what_set_wrote_with_a_version(db):
+    store = create_sqlite_store(db)
+    assert store.get("a") is None
+    store.set("a", '{"x":1}', 60)
+    stored = store.get("a")
+    assert stored is not None
+    assert bytes(stored.payload) == b'{"x":1}'
+    versions = {stored.version}
+    for x in (2, 3):
+        store.set("a", f'{{"x":{x}}}', 60)
+        again = store.get("a")
+        assert again is not None and bytes(again.payload) == f'{{"x":{x}}}'.encode()
+        versions.add(again.version)
+    assert len(versions) == 3
+
+
+def test_compare_and_set_writes_only_over_the_version_it_was_given(db):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 60)
+    first = store.get("a")
+    assert first is not None
+    assert store.compare_and_set("a", first.version, "two", 60)
+    second = store.get("a")
+    assert second is not None and bytes(second.payload) == b"two"
+    assert second.version != first.version
+    assert not store.compare_and_set("a", first.version, "stale", 60)
+    assert not store.compare_and_set("a", first.version, None, 60)
+    assert bytes(store.get("a").payload) == b"two"
+    assert not store.compare_and_set("missing", second.version, "x", 60)
+    assert store.get("missing") is None
+
+
+def test_compare_and_set_of_none_deletes(db):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 60)
+    version = store.get("a").version
+    assert store.compare_and_set("a", version, None, 60)
+    assert store.get("a") is None
+    assert rows(db) == []
+
+
+def test_a_deleted_id_written_again_does_not_reuse_a_version(db):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 60)
+    old = store.get("a").version
+    store.delete("a")
+    store.set("a", "two", 60)
+    assert not store.compare_and_set("a", old, "stale", 60)
+
+
+def test_delete_removes_and_tolerates_absence(db):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 60)
+    store.delete("a")
+    store.delete("a")
+    assert store.get("a") is None
+
+
+def test_expiry_is_enforced_on_read_by_the_store_clock(db, clock):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 10)
+    version = store.get("a").version
+    clock.advance(9.5)
+    assert store.get("a") is not None
+    clock.advance(0.5)
+    assert store.get("a") is None
+    assert not store.compare_and_set("a", version, "late", 10)
+    store.touch("a", 10)
+    assert store.get("a") is None
+    assert [row[0] for row in rows(db)] == ["a"]  # still on disk, awaiting the sweep
+
+
+def test_touch_pushes_expiry_and_creates_nothing(db, clock):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 10)
+    version = store.get("a").version
+    clock.advance(8)
+    store.touch("a", 10)
+    clock.advance(8)
+    assert store.get("a") is not None
+    assert store.get("a").version == version
+    store.touch("missing", 10)
+    assert store.get("missing") is None
+
+
+def test_expired_rows_are_swept_now_and_then_not_on_every_write(db, clock):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 10)  # the first write sweeps, and schedules the next sweep
+    store.set("b", "two", 1000)
+    clock.advance(20)
+    store.set("c", "three", 1000)
+    assert [row[0] for row in rows(db)] == ["a", "b", "c"]
+    clock.advance(sqlite_store_module.SWEEP_INTERVAL)
+    store.set("d", "four", 1000)
+    assert [row[0] for row in rows(db)] == ["b", "c", "d"]
+
+
+def test_a_sweep_deletes_every_expired_row_in_batches(db, clock, monkeypatch):
+    monkeypatch.setattr(sqlite_store_module, "SWEEP_BATCH", 2)
+    store = create_sqlite_store(db)
+    for name in "abcde":
+        store.set(name, "x", 10)
+    clock.advance(10 + sqlite_store_module.SWEEP_INTERVAL)
+    store.set("f", "y", 10)
+    assert [row[0] for row in rows(db)] == ["f"]
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("missing-directory/sessions.sqlite3", "does not exist"),
+        ("", "database file"),
+        (":memory:", "database file"),
+        (".", "is a directory"),
+        (b"sessions.sqlite3", "file path as text"),
+        (None, "file path as text"),
+    ],
+)
+def test_a_bad_path_fails_at_creation(tmp_path, monkeypatch, path, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=f"path.*{message}"):
+        create_sqlite_store(path)
+
+
+def test_a_relative_path_is_fixed_at_creation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = create_sqlite_store("sessions.sqlite3")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    store.set("a", "one", 60)
+    assert [row[0] for row in rows(tmp_path / "sessions.sqlite3")] == ["a"]
+
+
+def test_the_file_is_in_wal_mode(db):
+    create_sqlite_store(db)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _write_in_child(store: Any, connection_id: int, results: Any) -> None:
+    fresh = store._connection()
+    store.set("child", "from the child", 60)
+    results.put(id(fresh) != connection_id)
+
+
+def test_a_forked_process_opens_its_own_connection(db):
+    store = create_sqlite_store(db)
+    store.set("parent", "before the fork", 60)
+    inherited = store._connection()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_write_in_child, args=(store, id(inherited), results))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    assert results.get(timeout=5) is True
+    assert store._connection() is inherited
+    assert bytes(store.get("child").payload) == b"from the child"
+
+
+# -- through the middleware ------------------------------------------------------
+
+
+def test_two_middlewares_on_one_file_see_each_others_writes(db):
+    first, second = middleware(create_sqlite_store(db)), middleware(create_sqlite_store(db))
+    _, headers, body = call(first)
+    cookie = session_cookie(headers)
+    assert body == "1"
+    assert call(second, cookie=cookie)[2] == "2"
+    assert call(first, cookie=cookie)[2] == "3"
+
+
+def test_sessions_survive_a_restart_of_the_app(db):
+    _, headers, _ = call(middleware(create_sqlite_store(db)))
+    cookie = session_cookie(headers)
+    restarted = middleware(create_sqlite_store(db))
+    assert call(restarted, "/read", cookie)[2] == "{'visits': 1}"
+
+
+def test_a_session_past_its_max_age_is_gone(db, clock):
+    app = middleware(create_sqlite_store(db), max_age=100)
+    cookie = session_cookie(call(app)[1])
+    clock.advance(99)
+    assert call(app, cookie=cookie)[2] == "2"
+    clock.advance(100)
+    assert call(app, cookie=cookie)[2] == "1"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{",
+        "[]",
+        "null",
+        '{"created": "yesterday", "data": {}}',
+        '{"created": 1, "data": []}',
+        b"\xff\xfe not utf-8",
+        "[" * 100_000,
+    ],
+    ids=["truncated", "array", "null", "bad-created", "bad-data", "not-utf-8", "deep-nesting"],
+)
+def test_a_corrupt_row_is_a_missing_session(db, caplog, payload):
+    app = middleware(create_sqlite_store(db))
+    cookie = session_cookie(call(app)[1])
+    raw_update(db, "UPDATE wsgi_session SET payload = ?", payload)
+    with caplog.at_level(logging.WARNING, logger="wsgi_session"):
+        status, headers, body = call(app, cookie=cookie)
+    assert (status, body) == ("200 OK", "1")
+    assert session_cookie(headers) != cookie
+    assert "not a session" in caplog.text
+
+
+def test_a_row_with_a_foreign_version_is_a_missing_session(db):
+    app = middleware(create_sqlite_store(db))
+    cookie = session_cookie(call(app)[1])
+    raw_update(db, "UPDATE wsgi_session SET version = 'x'")
+    status, headers, body = call(app, cookie=cookie)
+    assert (status, body) == ("200 OK", "1")
+    assert session_cookie(headers) != cookie
+
+
+# -- store failures --------------------------------------------------------------
+
+
+def stored_visits(db: Path) -> int:
+    (_, payload), *_ = rows(db)
+    record = decode_record(payload)
+    assert record is not None
+    return int(record.data["visits"])
+
+
+def test_a_write_locked_out_past_the_busy_timeout_raises_and_writes_nothing(db, monkeypatch):
+    monkeypatch.setattr(sqlite_store_module, "BUSY_TIMEOUT", 0.05)
+    app = middleware(create_sqlite_store(db))
+    cookie = session_cookie(call(app)[1])
+    locker = sqlite3.connect(db, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(SessionStoreError) as raised:
+            call(app, cookie=cookie)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    assert "locked" in str(raised.value)
+    assert stored_visits(db) == 1
+    assert call(app, cookie=cookie)[2] == "2"
+
+
+def test_a_full_database_raises_and_writes_nothing(db):
+    store = create_sqlite_store(db)
+    cookie = session_cookie(call(middleware(store))[1])
+    # The connection this thread's requests use may not grow the file: "disk full".
+    connection = store._connection()
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    def grow(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        update_session(environ, lambda s: {"visits": 2, "filler": "x" * 100_000})
+        start_response("200 OK", [])
+        return [b""]
+
+    with pytest.raises(SessionStoreError) as raised:
+        call(SessionMiddleware(grow, store=store, secret=SECRET), cookie=cookie)
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    assert "full" in str(raised.value)
+    assert stored_visits(db) == 1
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], None]]:
+    """Makes files or directories read-only until the test ends.
+
+    Permissions for a normal user; for root, who ignores them, the immutable
+    attribute (``chattr +i``), or a skip where the file system lacks it.
+    """
+    undo: list[Callable[[], Any]] = []
+
+    def make(path: Path) -> None:
+        if os.geteuid() != 0:
+            mode = path.stat().st_mode
+            path.chmod(mode & ~0o222)
+            undo.append(lambda: path.chmod(mode))
+            return
+        try:
+            result = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+        except FileNotFoundError:
+            pytest.skip("cannot make a file read-only for root: chattr is not installed")
+        if result.returncode != 0:
+            pytest.skip(f"cannot make {path} read-only for root: {result.stderr.decode().strip()}")
+        undo.append(lambda: subprocess.run(["chattr", "-i", str(path)], check=True))
+
+    yield make
+    for step in reversed(undo):
+        step()
+
+
+def test_a_read_only_database_file_raises_and_writes_nothing(db, read_only):
+    app = middleware(create_sqlite_store(db))
+    cookie = session_cookie(call(app)[1])
+    read_only(db)
+    restarted = middleware(create_sqlite_store(db))
+    with pytest.raises(SessionStoreError) as raised:
+        call(restarted, cookie=cookie)
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    assert "readonly" in str(raised.value)
+    assert stored_visits(db) == 1
+
+
+def test_a_read_only_directory_raises(tmp_path, read_only):
+    directory = tmp_path / "sessions"
+    directory.mkdir()
+    db = directory / "sessions.sqlite3"
+    app = middleware(create_sqlite_store(db))
+    read_only(directory)  # no room for the write-ahead log next to the file
+    with pytest.raises(SessionStoreError) as raised:
+        call(app)
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+    assert "unable to open" in str(raised.value)
