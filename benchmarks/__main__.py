@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                 progress(f"concurrent updates, {config.name}: {results.lost[config.name]}")
         results.footprint = memory_store_footprint(max_entries=2000 if args.quick else 10_000)
         if not args.no_gunicorn:
+            baselines = {c.name: results.bare(c).name for c in configs}
             results.throughput = requests_per_second(
-                [c.name for c in configs], redis_url, workdir, ["/w1", "/w3"], duration, rounds, progress
+                baselines, redis_url, workdir, ["/w1", "/w3"], "/w3", duration, rounds, progress
             )
     args.output.mkdir(parents=True, exist_ok=True)
     write_markdown(results, args.output / "results.md")

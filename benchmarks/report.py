@@ -9,6 +9,7 @@ from pathlib import Path
 from .configs import Config
 from .inprocess import WORKLOADS, Concurrency, Timing
 from .memory import Footprint
+from .throughput import Throughput
 
 RAW = "raw minimum (Redis)"
 RAW_CAS = "raw minimum + CAS (Redis)"
@@ -23,7 +24,7 @@ class Results:
     lost: dict[str, Concurrency] = field(default_factory=dict)
     concurrent_updates: int = 0
     problems: dict[str, list[str]] = field(default_factory=dict)
-    throughput: dict[str, dict[str, float]] = field(default_factory=dict)
+    throughput: dict[str, Throughput] = field(default_factory=dict)
     footprint: Footprint | None = None
 
     def bare(self, config: Config) -> Config:
@@ -87,14 +88,15 @@ def timing_rows(results: Results) -> list[list[str]]:
 
 
 def throughput_rows(results: Results) -> list[list[str]]:
-    rows = [["configuration (gunicorn, 1 sync worker)", "W1 req/s", "W3 req/s", "W3 / bare W3"]]
+    rows = [["configuration (gunicorn, 1 sync worker)", "W1 req/s", "W3 req/s", "W3 / bare W3 (paired)"]]
     for config in results.configs:
         measured = results.throughput.get(config.name)
         if measured is None:
             continue
-        bare = results.throughput.get(results.bare(config).name, {})
-        w3_ratio = f"{measured['/w3'] / bare['/w3']:.2f}" if bare.get("/w3") else ""
-        rows.append([config.name, f"{measured['/w1']:.0f}", f"{measured['/w3']:.0f}", w3_ratio])
+        rps, ratio = measured.requests_per_second, measured.ratio_to_bare
+        rows.append(
+            [config.name, f"{rps['/w1']:.0f}", f"{rps['/w3']:.0f}", "" if ratio is None else f"{ratio:.2f}"]
+        )
     return rows
 
 

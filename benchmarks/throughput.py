@@ -8,6 +8,7 @@ duration, and gunicorn is always stopped.
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -100,37 +102,59 @@ def wrk(url: str, cookie: str, duration: int) -> float:
     return float(match.group(1))
 
 
+@dataclass
+class Throughput:
+    requests_per_second: dict[str, float]  # median of the rounds, by path
+    ratio_to_bare: float | None = None  # on the paired path: median of the paired runs' ratios
+
+
 def requests_per_second(
-    config_names: list[str],
+    baselines: dict[str, str],
     redis_url: str | None,
     workdir: str,
     paths: list[str],
+    paired: str,
     duration: int,
     rounds: int,
     progress: Callable[[str], None],
-) -> dict[str, dict[str, float]]:
-    """Median requests/s of each configuration and path, over interleaved wrk runs.
+) -> dict[str, Throughput]:
+    """Requests/s of each configuration and path, over interleaved wrk runs.
 
-    All servers run at once and each round visits every configuration in turn, so
-    that a slow moment of the machine does not land on one of them.
+    ``baselines`` maps each configuration to its bare app (itself for a bare app).
+    All servers run at once; each round visits the configurations in a new order.
+    On the ``paired`` path each configuration's bare app runs just before it, so
+    that the ratio to the bare app compares two runs a few seconds apart, not a slow
+    moment of the machine with a quiet one.
     """
     servers: dict[str, Server] = {}
     try:
-        for name in config_names:
+        for name in baselines:
             servers[name] = Server(name, redis_url, workdir)
         for server in servers.values():
             server.start_session()
+
+        def run(name: str, path: str) -> float:
+            return wrk(servers[name].base + path, servers[name].cookie, duration)
+
         samples: dict[tuple[str, str], list[float]] = {}
+        ratios: dict[str, list[float]] = {}
+        order = list(baselines)
         for round_ in range(rounds):
-            for name, server in servers.items():
+            random.Random(round_).shuffle(order)
+            for name in order:
                 for path in paths:
-                    samples.setdefault((name, path), []).append(
-                        wrk(server.base + path, server.cookie, duration)
-                    )
+                    bare = baselines[name]
+                    bare_rps = run(bare, path) if bare != name and path == paired else None
+                    rps = run(name, path)
+                    samples.setdefault((name, path), []).append(rps)
+                    if bare_rps is not None:
+                        ratios.setdefault(name, []).append(rps / bare_rps)
             progress(f"gunicorn + wrk: round {round_ + 1}/{rounds} done")
-        results: dict[str, dict[str, float]] = {}
+        results = {name: Throughput({}) for name in baselines}
         for (name, path), runs in samples.items():
-            results.setdefault(name, {})[path] = statistics.median(runs)
+            results[name].requests_per_second[path] = statistics.median(runs)
+        for name, runs in ratios.items():
+            results[name].ratio_to_bare = statistics.median(runs)
         return results
     finally:
         for server in servers.values():
