@@ -239,9 +239,11 @@ class SessionMiddleware:
     # -- what the session asks of its configuration ------------------------------
 
     def initial_data(self) -> Data:
-        """A new session's data. What ``generate`` returns is checked as an update is,
-        so that a value JSON cannot encode fails at first use, naming its key, and not
-        later at write-back."""
+        """A new session's data, checked as an update is.
+
+        So a value of ``generate`` that JSON cannot encode fails at first use, naming
+        its key, and not later at write-back.
+        """
         generate = self.generate
         if generate is None:
             return {}
