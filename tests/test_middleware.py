@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import sys
 import warnings
 from urllib.parse import quote
@@ -226,6 +227,34 @@ def test_new_session_updated_is_one_set(make_client, store):
     assert len(store.store) == 1
     assert store.calls[0][1][0] == stored_id(response)
     assert store.calls[0][1][2] == 86400
+
+
+def test_a_request_is_freed_without_the_garbage_collector():
+    """Once the server lets go of a request, its environ and session are freed at once.
+
+    A reference cycle between them would leave every request to the cyclic garbage
+    collector: memory held until it runs, and its pauses on a busy worker.
+    """
+    from wsgi_session import SessionMiddleware
+
+    middleware = SessionMiddleware(counter_app, store=create_memory_store(), secret=SECRET)
+
+    def request(path: str, cookie: str = "") -> str:
+        environ = {"PATH_INFO": path, "HTTP_COOKIE": cookie, "wsgi.url_scheme": "https"}
+        headers: list[tuple[str, str]] = []
+        b"".join(middleware(environ, lambda status, sent, exc_info=None: headers.extend(sent)))
+        return dict(headers).get("Set-Cookie", "").split(";")[0]
+
+    gc.collect()
+    gc.disable()
+    try:
+        cookie = request("/")
+        for path in ("/", "/read", "/plain"):
+            request(path, cookie)
+        request("/read")
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 def test_save_uninitialized_stores_a_new_session_never_updated(make_client, store):

@@ -149,18 +149,17 @@ class SessionMiddleware:
         middleware (Flask's ``session_transaction()``) calls this and then
         :meth:`write_back` itself.
         """
-        return RequestSession(self, environ)
+        return RequestSession(self, environ.get("HTTP_COOKIE"))
 
     # -- reading the cookie ------------------------------------------------------
 
-    def session_id_from_cookie(self, environ: Environ) -> tuple[str, str | None] | None:
-        """The session ID the request's cookie proves, and the cookie text to re-send.
+    def session_id_from_cookie(self, header: str | None) -> tuple[str, str | None] | None:
+        """The session ID a request's ``Cookie`` header proves, and the cookie text to re-send.
 
         The text is ``None`` when the cookie verified with an older secret, so that
         the response re-issues it under the first. Of several cookies of our name,
         the first that verifies wins; they are never merged.
         """
-        header = environ.get("HTTP_COOKIE")
         if not header:
             return None
         for value in cookie_values(header, self.name):

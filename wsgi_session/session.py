@@ -89,10 +89,10 @@ class RequestSession:
     """
 
     __slots__ = (
+        "_cookie_header",
         "_created",
         "_data",
         "_encoded",
-        "_environ",
         "_finished",
         "_loaded",
         "_middleware",
@@ -115,9 +115,11 @@ class RequestSession:
     _regenerated: bool
     _restarted: bool  # updated after destroy: a new session, the old ID to delete
 
-    def __init__(self, middleware: SessionMiddleware, environ: dict[str, Any]) -> None:
+    def __init__(self, middleware: SessionMiddleware, cookie_header: str | None) -> None:
+        # The header, not the environ: the environ holds this session, and a
+        # reference back would leave every request as a cycle for the garbage collector.
         self._middleware = middleware
-        self._environ = environ
+        self._cookie_header = cookie_header
         self._loaded = False
         self._finished = False
 
@@ -178,7 +180,7 @@ class RequestSession:
         self._updaters = []
         self._regenerated = self._restarted = False
         self._encoded = None
-        found = self._middleware.session_id_from_cookie(self._environ)
+        found = self._middleware.session_id_from_cookie(self._cookie_header)
         if found is not None:
             session_id, self._signed_cookie = found
             stored = self._store_call(self._middleware.store.get, session_id)
