@@ -7,6 +7,7 @@ no ``get``). Each test names its row.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -257,6 +258,17 @@ def test_a12_duplicate_cookies_are_deterministic(app, store):
 def test_a13_lookalike_names_are_not_the_session_cookie(app, store, live, name):
     """A13: Unicode-space-padded, quoted, other-case and ``=``-prefixed names."""
     assert_fresh(call(app, f"{name}={signed(live)}"), store)
+
+
+def test_a13_every_space_str_strip_removes_is_refused(app, store, live):
+    """A13: each whitespace character werkzeug's ``str.strip`` would trim, before or after the name."""
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c) not in " \t"]
+    assert len(spaces) > 20
+    for space in spaces:
+        for name in (f"{space}{NAME}", f"{NAME}{space}"):
+            # WSGI hands the header over as latin-1 text of its UTF-8 bytes.
+            header = f"{name}={signed(live)}".encode().decode("latin-1")
+            assert_fresh(call(app, header), store)
 
 
 def test_a13_host_prefix_matches_exactly(store):

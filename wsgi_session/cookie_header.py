@@ -20,5 +20,9 @@ _NOT_OWS_SPACE = re.compile(r"[^\S \t]")
 
 def cookie_values(header: str, name: str) -> list[str]:
     """The values of every cookie named exactly ``name`` in ``header``, in order."""
-    text = header.encode("latin-1", "replace").decode("utf-8", "replace")
-    return parse_cookie(_NOT_OWS_SPACE.sub("\ufffd", text)).getlist(name)
+    text = header if header.isascii() else header.encode("latin-1", "replace").decode("utf-8", "replace")
+    # Every character str.strip removes, but space, is unprintable: a header without
+    # them, the usual one, is parsed as it is.
+    if not text.isprintable():
+        text = _NOT_OWS_SPACE.sub("\ufffd", text)
+    return parse_cookie(text).getlist(name)
