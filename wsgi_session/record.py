@@ -61,10 +61,13 @@ def decode_record(payload: str | bytes) -> Record | None:
     array): whatever does not decode to the exact shape is treated as missing.
     """
     try:
-        raw = _DECODER.decode(payload if isinstance(payload, str) else payload.decode("utf-8"))
+        text = payload if isinstance(payload, str) else payload.decode("utf-8")
+        # raw_decode skips the whitespace checks of decode(): a record is written
+        # without any, so text before or after the object makes it not a record.
+        raw, end = _DECODER.raw_decode(text)
     except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
-    if type(raw) is not dict:
+    if end != len(text) or type(raw) is not dict:
         return None
     created, data = raw.get("created"), raw.get("data")
     if isinstance(created, bool) or not isinstance(created, (int, float)) or type(data) is not dict:
