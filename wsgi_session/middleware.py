@@ -26,6 +26,7 @@ from .signing import (
     SIGNED_SESSION_ID_LENGTH,
     Secret,
     is_session_id,
+    keyed_macs,
     secret_keys,
     signature,
     verify,
@@ -91,13 +92,14 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.store = _check_store(store)
-        self._keys = secret_keys(secret)
-        if len(self._keys[0]) < MIN_SECRET_LENGTH:
+        keys = secret_keys(secret)
+        if len(keys[0]) < MIN_SECRET_LENGTH:
             warnings.warn(
                 f"secret is shorter than {MIN_SECRET_LENGTH} characters; use secrets.token_urlsafe(32)",
                 WeakSecretWarning,
                 stacklevel=2,
             )
+        self._keyed_macs = keyed_macs(keys)
         self.name = _check_name(name)
         self.max_age = _check_seconds("max_age", max_age)
         self.cookie = _check_cookie(name, cookie)
@@ -168,7 +170,7 @@ class SessionMiddleware:
             # The length check keeps huge values away from the HMAC.
             if len(value) != SIGNED_SESSION_ID_LENGTH:
                 continue
-            found = verify(value, self._keys)
+            found = verify(value, self._keyed_macs)
             if found is not None and is_session_id(found[0]):
                 session_id, key_index = found
                 return session_id, (value if key_index == 0 else None)
@@ -177,7 +179,7 @@ class SessionMiddleware:
     # -- writing the cookie ------------------------------------------------------
 
     def sign(self, session_id: str) -> str:
-        return f"s:{session_id}.{signature(session_id, self._keys[0])}"
+        return f"s:{session_id}.{signature(session_id, self._keyed_macs[0])}"
 
     def write_back(self, session: RequestSession, environ: Environ) -> list[tuple[str, str]]:
         """Finish the session, touched or not, so that later session calls raise; its Set-Cookie."""

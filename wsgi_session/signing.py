@@ -60,11 +60,24 @@ def secret_keys(secret: Secret | Sequence[Secret] | None, option: str = "secret"
     return tuple(keys)
 
 
-def signature(value: str, key: bytes) -> str:
-    """The signature text of ``value`` under ``key``: base64 of HMAC-SHA256, unpadded."""
-    # The one-shot form runs in C, without hmac.HMAC's Python-level object.
-    mac = hmac.digest(key, value.encode("utf-8"), "sha256")
-    return base64.b64encode(mac).decode("ascii").rstrip("=")
+def keyed_macs(keys: Sequence[bytes]) -> tuple[hmac.HMAC, ...]:
+    """An HMAC-SHA256 keyed with each key, to be copied by :func:`signature`.
+
+    Keying an HMAC costs more than hashing a session ID, so it is done once per
+    secret instead of once per signature.
+    """
+    return tuple(hmac.new(key, digestmod="sha256") for key in keys)
+
+
+def signature(value: str, keyed_mac: hmac.HMAC) -> str:
+    """The signature text of ``value``: base64 of its HMAC-SHA256, unpadded.
+
+    ``keyed_mac`` comes from :func:`keyed_macs` and is never updated itself: each
+    signature continues a copy of it, so one can serve every thread.
+    """
+    mac = keyed_mac.copy()
+    mac.update(value.encode("utf-8"))
+    return base64.b64encode(mac.digest()).decode("ascii").rstrip("=")
 
 
 def sign_cookie(value: str, secret: Secret) -> str:
@@ -73,16 +86,16 @@ def sign_cookie(value: str, secret: Secret) -> str:
         raise TypeError(f"value must be a str, not {type(value).__name__}")
     if not isinstance(secret, (str, bytes)):  # a list would hide which secret signs
         raise ValueError("secret must be one non-empty string: sign_cookie signs with a single secret")
-    (key,) = secret_keys(secret)
-    return f"{_PREFIX}{value}.{signature(value, key)}"
+    (keyed_mac,) = keyed_macs(secret_keys(secret))
+    return f"{_PREFIX}{value}.{signature(value, keyed_mac)}"
 
 
-def verify(signed: str, keys: Sequence[bytes]) -> tuple[str, int] | None:
+def verify(signed: str, macs: Sequence[hmac.HMAC]) -> tuple[str, int] | None:
     """Return the value and the index of the key that signed it, or ``None``.
 
-    The signature text is compared in constant time with the expected text for each
-    key in turn, so any other spelling of the same MAC bytes (padding, the URL-safe
-    alphabet) is refused.
+    The signature text is compared in constant time with the expected text under
+    each of ``macs`` (from :func:`keyed_macs`) in turn, so any other spelling of the
+    same MAC bytes (padding, the URL-safe alphabet) is refused.
     """
     if not isinstance(signed, str) or not signed.startswith(_PREFIX):
         return None
@@ -91,8 +104,8 @@ def verify(signed: str, keys: Sequence[bytes]) -> tuple[str, int] | None:
     if not dot or not sig.isascii():
         return None
     try:
-        for index, key in enumerate(keys):
-            if hmac.compare_digest(sig, signature(value, key)):
+        for index, keyed_mac in enumerate(macs):
+            if hmac.compare_digest(sig, signature(value, keyed_mac)):
                 return value, index
     except UnicodeEncodeError:  # a lone surrogate in the value
         return None
@@ -104,5 +117,5 @@ def unsign_cookie(signed: str, secrets: Secret | Sequence[Secret]) -> str | None
 
     Never raises on malformed input; an empty secret is a ``ValueError``.
     """
-    found = verify(signed, secret_keys(secrets, option="secrets"))
+    found = verify(signed, keyed_macs(secret_keys(secrets, option="secrets")))
     return None if found is None else found[0]
