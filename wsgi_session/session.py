@@ -238,11 +238,8 @@ class RequestSession:
             return Cookie.CLEAR
         if new_id == old_id:
             if self._updaters:
-                saved = self._commit(
-                    lambda version, payload: store.compare_and_set(old_id, version, payload, ttl)
-                )
                 # Not saved: destroyed meanwhile, and a destroy wins over an update.
-                return Cookie.SET if saved else Cookie.KEEP
+                return Cookie.SET if self._commit(delete=False) else Cookie.KEEP
             if self._middleware.rolling:
                 self._store_call(store.touch, old_id, ttl)
                 return Cookie.SET
@@ -253,25 +250,28 @@ class RequestSession:
         elif old_id is not None:
             # Regenerated: take the old record away only if no one changed it since,
             # else carry their changes over to the new ID.
-            if not self._commit(lambda version, _: store.compare_and_set(old_id, version, None, ttl)):
+            if not self._commit(delete=True):
                 return Cookie.KEEP
         elif not (self._updaters or self._regenerated or self._middleware.save_uninitialized):
             return Cookie.KEEP
         self._store_call(store.set, new_id, self._payload(), ttl)
         return Cookie.SET
 
-    def _commit(self, write: Callable[[Hashable, str], bool]) -> bool:
-        """Compare-and-set with ``write``; on a conflict, replay the updaters on fresh data.
+    def _commit(self, *, delete: bool) -> bool:
+        """Compare-and-set the loaded record to the data, or ``delete`` it if unchanged.
 
-        Returns ``False`` if the stored session disappeared (destroyed, or expired).
+        On a conflict, replay the updaters on fresh data and try again. Returns
+        ``False`` if the stored session disappeared (destroyed, or expired).
         """
+        store, ttl, session_id = self._middleware.store, self._middleware.max_age, self._stored_id
+        assert session_id is not None
         for attempt in range(MAX_ATTEMPTS):
-            if self._store_call(write, self._version, self._payload()):
+            payload = None if delete else self._payload()
+            if self._store_call(store.compare_and_set, session_id, self._version, payload, ttl):
                 return True
             time.sleep(random.uniform(0, min(MAX_BACKOFF, 0.0005 * 2**attempt)))
-            assert self._stored_id is not None
-            stored = self._store_call(self._middleware.store.get, self._stored_id)
-            record = self._decode(self._stored_id, stored.payload) if stored is not None else None
+            stored = self._store_call(store.get, session_id)
+            record = self._decode(session_id, stored.payload) if stored is not None else None
             if stored is None or record is None:
                 return False
             self._version = stored.version
