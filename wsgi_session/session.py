@@ -66,7 +66,8 @@ def apply_updater(data: Data, updater: Updater, max_size: int | None) -> tuple[D
     The copy leaves ``data`` untouched when the update is refused.
     """
     changes = updater(MappingProxyType(data))
-    if not isinstance(changes, Mapping):
+    # dict first: it is what updaters return, and its check skips the ABC machinery.
+    if not isinstance(changes, (dict, Mapping)):
         raise TypeError(f"an updater must return a mapping, not {type(changes).__name__}")
     merged = dict(data)
     for key, value in changes.items():
