@@ -1,8 +1,8 @@
 """Requests per second under gunicorn, measured with wrk on 127.0.0.1.
 
-One sync worker per configuration, all started at once, so that a memory store sees every request of
-its session and the figure is the cost of one worker; wrk runs for a bounded
-duration, and gunicorn is always stopped.
+One sync worker per configuration, all started at once, so that a memory store sees
+every request of its session and the figure is the cost of one worker; wrk runs for
+a bounded duration, and gunicorn is always stopped.
 """
 
 from __future__ import annotations
@@ -21,9 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import gunicorn.config
+
 from .redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _control_socket_off() -> list[str]:
+    # gunicorn 27 opens a control socket at one path per user: the servers of one run
+    # must not fight over it. Older versions have none.
+    known = {setting.name for setting in gunicorn.config.KNOWN_SETTINGS}
+    return ["--no-control-socket"] if "control_socket_disable" in known else []
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes], seconds: float = 20) -> None:
@@ -59,6 +68,7 @@ class Server:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "warning",
+                *_control_socket_off(),
                 "benchmarks.served:app",
             ],
             cwd=ROOT,
