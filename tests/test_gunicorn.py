@@ -64,4 +64,4 @@ def test_four_workers_lose_no_update(tmp_path, backend, options):
     assert stored is not None
     record = decode_record(stored.payload)
     assert record is not None
-    assert record.data == {"user": "alice", "visits": 2000}
+    assert record[1] == {"user": "alice", "visits": 2000}

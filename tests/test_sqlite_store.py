@@ -301,7 +301,7 @@ def stored_visits(db: Path) -> int:
     (_, payload), *_ = rows(db)
     record = decode_record(payload)
     assert record is not None
-    return int(record.data["visits"])
+    return int(record[1]["visits"])
 
 
 def test_a_write_locked_out_past_the_busy_timeout_raises_and_writes_nothing(db, monkeypatch):

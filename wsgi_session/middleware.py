@@ -185,7 +185,8 @@ class SessionMiddleware:
         """Finish the session, touched or not, so that later session calls raise; its Set-Cookie."""
         action = session.finish()
         if action is Cookie.SET:
-            self._warn_if_insecure(environ)
+            if environ.get("wsgi.url_scheme") == "http":  # only plain HTTP loses a Secure cookie
+                self._warn_if_insecure(environ)
             return [("Set-Cookie", self._session_cookie(session.cookie_value()))]
         if action is Cookie.CLEAR:
             return [("Set-Cookie", self._set_cookie("", 0))]
@@ -223,7 +224,7 @@ class SessionMiddleware:
         )
 
     def _warn_if_insecure(self, environ: Environ) -> None:
-        if self._warned_insecure or not self.cookie.secure or environ.get("wsgi.url_scheme") != "http":
+        if self._warned_insecure or not self.cookie.secure:
             return
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
         if _host_name(host) in _LOCAL_HOSTS:
@@ -250,10 +251,6 @@ class SessionMiddleware:
             return {}
         data, _ = apply_updater({}, lambda _: generate(), self.max_size)
         return data
-
-    def expired(self, created: float) -> bool:
-        """Whether a session created at ``created`` is past the absolute timeout."""
-        return self.absolute_timeout is not None and time.time() - created >= self.absolute_timeout
 
 
 def _vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 Data = dict[str, Any]
 
@@ -26,9 +26,8 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
-class Record(NamedTuple):
-    created: float
-    data: Data
+#: A decoded record: (created, data). A plain tuple: it is built on every read.
+Record = tuple[float, Data]
 
 
 def encode_data(data: Mapping[str, Any]) -> str:
@@ -72,4 +71,4 @@ def decode_record(payload: str | bytes) -> Record | None:
     created, data = raw.get("created"), raw.get("data")
     if isinstance(created, bool) or not isinstance(created, (int, float)) or type(data) is not dict:
         return None
-    return Record(float(created), data) if math.isfinite(created) else None
+    return (float(created), data) if math.isfinite(created) else None

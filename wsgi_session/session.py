@@ -95,7 +95,6 @@ class RequestSession:
         "_data",
         "_encoded",
         "_finished",
-        "_loaded",
         "_middleware",
         "_regenerated",
         "_restarted",
@@ -104,7 +103,9 @@ class RequestSession:
         "_stored_id",
         "_updaters",
         "_version",
+        "accessed",
     )
+    accessed: bool  # the request touched the session, which is then loaded
     _stored_id: str | None  # the ID whose record was loaded; None for a new session
     _version: Hashable  # the loaded record's version, for the compare-and-set
     _session_id: str | None  # the ID to write back; None once destroyed
@@ -121,7 +122,7 @@ class RequestSession:
         # reference back would leave every request as a cycle for the garbage collector.
         self._middleware = middleware
         self._cookie_header = cookie_header
-        self._loaded = False
+        self.accessed = False
         self._finished = False
 
     # -- what the functional API calls ----------------------------------------
@@ -172,30 +173,30 @@ class RequestSession:
             raise SessionError(
                 "the response has already started: session functions must be called before start_response"
             )
-        if not self._loaded:
-            self._load()
-            self._loaded = True
-
-    def _load(self) -> None:
+        if self.accessed:
+            return
         self._signed_cookie = None
         self._updaters = []
         self._regenerated = self._restarted = False
         self._encoded = None
+        self._stored_id = None
         found = self._middleware.session_id_from_cookie(self._cookie_header)
         if found is not None:
             session_id, self._signed_cookie = found
             stored = self._store_call(self._middleware.store.get, session_id)
             record = self._decode(session_id, stored.payload) if stored is not None else None
-            if record is not None and self._middleware.expired(record.created):
-                self._store_call(self._middleware.store.delete, session_id)
-                record = None
             if record is not None and stored is not None:
-                self._stored_id = self._session_id = session_id
-                self._version = stored.version
-                self._created, self._data = record
-                return
-        self._stored_id = None
-        self._start_new()
+                created, data = record
+                timeout = self._middleware.absolute_timeout
+                if timeout is None or time.time() - created < timeout:
+                    self._stored_id = self._session_id = session_id
+                    self._version = stored.version
+                    self._created, self._data = created, data
+                else:
+                    self._store_call(self._middleware.store.delete, session_id)  # past the absolute timeout
+        if self._stored_id is None:
+            self._start_new()
+        self.accessed = True  # only now: if the store failed, the request did not touch the session
 
     def _start_new(self) -> None:
         self._session_id = new_session_id()
@@ -216,10 +217,6 @@ class RequestSession:
 
     # -- write-back -------------------------------------------------------------
 
-    @property
-    def accessed(self) -> bool:
-        return self._loaded
-
     def finish(self) -> Cookie:
         """Write the session back; tell what to do with the cookie. Runs once.
 
@@ -229,7 +226,7 @@ class RequestSession:
         if self._finished:
             raise SessionError("the session was already written back")
         self._finished = True
-        if not self._loaded:
+        if not self.accessed:
             return Cookie.KEEP
         store, ttl = self._middleware.store, self._middleware.max_age
         old_id, new_id = self._stored_id, self._session_id
