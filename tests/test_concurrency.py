@@ -22,6 +22,7 @@ from wsgi_session import (
     regenerate_session,
     update_session,
 )
+from wsgi_session.session import MAX_ATTEMPTS
 
 Environ = dict[str, Any]
 
@@ -197,4 +198,4 @@ def test_conflicts_past_the_retry_bound_raise_session_conflict_error(monkeypatch
     cookie = start_session(store, {"visits": 1})
     with pytest.raises(SessionConflictError, match="kept changing"):
         call(SessionMiddleware(counter_app, store=store, secret=SECRET), "/", cookie)
-    assert store.attempts == 20
+    assert store.attempts == MAX_ATTEMPTS == 50
