@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer requests and shorter wrk runs (< 3 min)")
     parser.add_argument("--requests", type=int, help="requests per timed batch")
-    parser.add_argument("--repeats", type=int, help="timed batches per configuration and workload")
+    parser.add_argument("--repeats", type=int, help="timed batches per configuration, workload and process")
+    parser.add_argument("--processes", type=int, help="fresh processes the in-process timing runs in")
     parser.add_argument("--duration", type=int, help="seconds of each wrk run")
     parser.add_argument("--rounds", type=int, help="wrk runs per configuration and workload")
     parser.add_argument("--no-gunicorn", action="store_true", help="skip the gunicorn + wrk run")
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped from outside: unwind, so that redis-server and the gunicorns stop too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     requests = args.requests or (300 if args.quick else 2000)
-    repeats = args.repeats or (5 if args.quick else 9)
+    repeats = args.repeats or (5 if args.quick else 3)
+    processes = args.processes or (1 if args.quick else 3)
     duration = args.duration or 2
     rounds = args.rounds or (1 if args.quick else 5)
     threads, per_thread = 8, 100
@@ -107,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             if problems:
                 results.problems[config.name] = problems
                 progress(f"CHECK FAILED {config.name}: {problems}")
-        progress(f"{len(configs)} configurations; timing {repeats} x {requests} requests per workload")
-        results.timings = measure(apps, cookies, requests, repeats, progress)
+        progress(
+            f"{len(configs)} configurations; timing {processes} processes x {repeats} x {requests}"
+            " requests per workload"
+        )
+        results.timings = measure(configs, context, requests, repeats, processes, progress)
         for config in configs:
             if config.redis:
                 for workload, (path, with_cookie) in WORKLOADS.items():

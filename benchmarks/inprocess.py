@@ -1,25 +1,33 @@
-"""Direct WSGI calls in this process: CPU and wall microseconds per request.
+"""Direct WSGI calls: CPU and wall microseconds per request.
 
 Configurations are interleaved (each repeat visits all of them, in a shuffled
 order) so that a slow moment of the machine spreads over all of them instead of
-landing on one; each figure is the median of the repeats. CPU time
-(``time.process_time``) is the primary figure: Redis runs in its own process, so
-a round trip costs this process only its system calls, and the figure is not
-blurred by the scheduler. Wall time is shown beside it.
+landing on one. The repeats run in several fresh processes, because each process
+lays out its objects in memory in its own way and that shifts every one of its
+figures alike by a few percent; each figure is the median of all the repeats of all
+the processes. CPU time (``time.process_time``) is the primary figure: Redis runs in
+its own process, so a round trip costs this process only its system calls, and the
+figure is not blurred by the scheduler. Wall time is shown beside it.
+
+``python -m benchmarks.inprocess`` is one such process: it reads what to time as
+JSON on stdin and writes its samples as JSON on stdout.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .configs import Config, WSGIApp
+from .configs import Config, Context, WSGIApp, find_config
 
 WORKLOADS = {
     "W1": ("/w1", True),  # read and increment the counter
@@ -125,15 +133,56 @@ class Timing:
     wall: float  # median wall microseconds per request
 
 
+Samples = dict[tuple[str, str], list[tuple[float, float]]]
+
+
 def measure(
-    apps: dict[str, WSGIApp],
-    cookies: dict[str, str],
+    configs: list[Config],
+    context: Context,
     requests: int,
     repeats: int,
+    processes: int,
     progress: Callable[[str], None],
 ) -> dict[tuple[str, str], Timing]:
-    """Time every workload of every app; return medians by (config name, workload)."""
-    samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    """Time every workload of every configuration in ``processes`` fresh processes.
+
+    Returns the medians by (config name, workload) over all their repeats.
+    """
+    spec = json.dumps(
+        {
+            "configs": [c.name for c in configs],
+            "redis_url": context.redis_url,
+            "workdir": context.workdir,
+            "requests": requests,
+            "repeats": repeats,
+        }
+    )
+    samples: Samples = {}
+    for number in range(processes):
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.inprocess"],
+            input=spec,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the timing process failed:\n{done.stderr}")
+        for name, workload, runs in json.loads(done.stdout):
+            samples.setdefault((name, workload), []).extend(tuple(run) for run in runs)
+        progress(f"in-process: process {number + 1}/{processes} done")
+    return {
+        key: Timing(statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs))
+        for key, runs in samples.items()
+    }
+
+
+def time_in_this_process(
+    apps: dict[str, WSGIApp], cookies: dict[str, str], requests: int, repeats: int
+) -> Samples:
+    """``repeats`` timed batches of every workload of every app, in a shuffled order each."""
+    samples: Samples = {}
     environs = {
         (name, workload): base_environ(path, cookies[name] if with_cookie else None)
         for name in apps
@@ -142,15 +191,11 @@ def measure(
     order = list(environs)
     for key in order:  # warm up: imports, connection pools, caches
         time_batch(apps[key[0]], environs[key], max(requests // 10, 10))
-    for repeat in range(repeats):
-        random.Random(repeat).shuffle(order)
+    for _ in range(repeats):
+        random.shuffle(order)
         for key in order:
             samples.setdefault(key, []).append(time_batch(apps[key[0]], environs[key], requests))
-        progress(f"in-process: repeat {repeat + 1}/{repeats} done")
-    return {
-        key: Timing(statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs))
-        for key, runs in samples.items()
-    }
+    return samples
 
 
 def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int = 50) -> float:
@@ -217,3 +262,13 @@ def check(config: Config, app: WSGIApp, cookie: str) -> list[str]:
     if call(app, "/w2", None).header("Set-Cookie") is not None:
         problems.append("W4 (new visitor, read only) was sent a cookie")
     return problems
+
+
+if __name__ == "__main__":
+    spec = json.load(sys.stdin)
+    configs = [find_config(name) for name in spec["configs"]]
+    context = Context(spec["redis_url"], spec["workdir"])
+    apps = {c.name: c.build(context) for c in configs}
+    cookies = {c.name: start_session(c, apps[c.name]) for c in configs}
+    timed = time_in_this_process(apps, cookies, spec["requests"], spec["repeats"])
+    json.dump([[name, workload, runs] for (name, workload), runs in timed.items()], sys.stdout)

@@ -142,7 +142,8 @@ def write_markdown(results: Results, path: Path) -> None:
         "",
         meta_text(results.meta),
         "",
-        "In-process, direct WSGI calls; median of the repeats. CPU microseconds per request "
+        "In-process, direct WSGI calls; median of the repeats in several fresh processes. "
+        "CPU microseconds per request "
         "(time.process_time), wall time in parentheses. Overhead: CPU µs over the matching bare "
         "app (plain WSGI, Flask or Pyramid). x raw: that overhead divided by the raw minimum's "
         "(parse the cookie, one HMAC verify, one Redis GET, JSON, one SET EX, one HMAC sign); "
