@@ -186,7 +186,7 @@ class SessionMiddleware:
         action = session.finish()
         if action is Cookie.SET:
             if environ.get("wsgi.url_scheme") == "http":  # only plain HTTP loses a Secure cookie
-                self._warn_if_insecure(environ)
+                self._warn_secure_over_http(environ)
             return [("Set-Cookie", self._session_cookie(session.cookie_value()))]
         if action is Cookie.CLEAR:
             return [("Set-Cookie", self._set_cookie("", 0))]
@@ -223,7 +223,11 @@ class SessionMiddleware:
             partitioned=options.partitioned,
         )
 
-    def _warn_if_insecure(self, environ: Environ) -> None:
+    def _warn_secure_over_http(self, environ: Environ) -> None:
+        """Warn, once, that a Secure cookie went out on this plain-HTTP request.
+
+        Not for a request to this machine, where browsers keep Secure cookies anyway.
+        """
         if self._warned_insecure or not self.cookie.secure:
             return
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
