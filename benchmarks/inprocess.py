@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import ROOT
 from .configs import Config, Context, WSGIApp, find_config
 
 WORKLOADS = {
@@ -165,7 +166,8 @@ def measure(
             capture_output=True,
             text=True,
             check=False,
-            env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
         )
         if done.returncode != 0:
             raise RuntimeError(f"the timing process failed:\n{done.stderr}")

@@ -18,14 +18,12 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import gunicorn.config
 
+from . import ROOT
 from .redis_server import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _control_socket_off() -> list[str]:
