@@ -21,7 +21,7 @@ from werkzeug.http import dump_cookie, http_date
 
 from .cookie_header import cookie_values
 from .record import Data
-from .session import Cookie, RequestSession, apply_updater
+from .session import RequestSession, apply_updater
 from .signing import (
     SIGNED_SESSION_ID_LENGTH,
     Secret,
@@ -183,14 +183,14 @@ class SessionMiddleware:
 
     def write_back(self, session: RequestSession, environ: Environ) -> list[tuple[str, str]]:
         """Finish the session, touched or not, so that later session calls raise; its Set-Cookie."""
-        action = session.finish()
-        if action is Cookie.SET:
-            if environ.get("wsgi.url_scheme") == "http":  # only plain HTTP loses a Secure cookie
-                self._warn_secure_over_http(environ)
-            return [("Set-Cookie", self._session_cookie(session.cookie_value()))]
-        if action is Cookie.CLEAR:
+        value = session.finish()
+        if value is None:
+            return []
+        if not value:
             return [("Set-Cookie", self._set_cookie("", 0))]
-        return []
+        if environ.get("wsgi.url_scheme") == "http":  # only plain HTTP loses a Secure cookie
+            self._warn_secure_over_http(environ)
+        return [("Set-Cookie", self._session_cookie(value))]
 
     def _session_cookie(self, signed_id: str) -> str:
         """The ``Set-Cookie`` of a signed session ID, as werkzeug's ``dump_cookie`` writes it.

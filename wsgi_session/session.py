@@ -50,14 +50,6 @@ class _Delete(enum.Enum):
 DELETE = _Delete.DELETE
 
 
-class Cookie(enum.Enum):
-    """What write-back asks the middleware to do with the session cookie."""
-
-    KEEP = enum.auto()  # send nothing
-    SET = enum.auto()  # send the signed ID of the session
-    CLEAR = enum.auto()  # expire the cookie
-
-
 def short_hash(session_id: str) -> str:
     """A log-safe stand-in for a session ID: enough to correlate, useless to replay."""
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()[:12]
@@ -220,31 +212,35 @@ class RequestSession:
 
     # -- write-back -------------------------------------------------------------
 
-    def finish(self) -> Cookie:
-        """Write the session back; tell what to do with the cookie. Runs once.
+    def finish(self) -> str | None:
+        """Write the session back; return the value its cookie must take. Runs once.
 
-        Called by the middleware when the app calls ``start_response``. After it,
-        every session function raises :class:`SessionError`.
+        The value is the signed session ID, ``""`` to expire the cookie (as a
+        ``Set-Cookie`` that deletes one does), or ``None`` to send no cookie. Called
+        by the middleware when the app calls ``start_response``. After it, every
+        session function raises :class:`SessionError`.
         """
         if self._finished:
             raise SessionError("the session was already written back")
         self._finished = True
         if not self.accessed:
-            return Cookie.KEEP
+            return None
         store, ttl = self._middleware.store, self._middleware.max_age
         old_id, new_id = self._stored_id, self._session_id
         if new_id is None:  # destroyed
             if old_id is not None:
                 self._store_call(store.delete, old_id)
-            return Cookie.CLEAR
+            return ""
         if new_id == old_id:
             if self._updaters:
-                # Not saved: destroyed meanwhile, and a destroy wins over an update.
-                return Cookie.SET if self._commit(delete=False) else Cookie.KEEP
-            if self._middleware.rolling:
+                if not self._commit(delete=False):
+                    return None  # destroyed meanwhile: a destroy wins over an update
+            elif self._middleware.rolling:
                 self._store_call(store.touch, old_id, ttl)
-                return Cookie.SET
-            return Cookie.KEEP if self._signed_cookie else Cookie.SET
+            elif self._signed_cookie:
+                return None  # only read: the browser's cookie still holds
+            # The request's own cookie goes back as it came, unless an older secret signed it.
+            return self._signed_cookie or self._middleware.sign(new_id)
         # A new ID: a new session, a regenerated one, or one restarted after destroy.
         if old_id is not None and self._restarted:
             self._store_call(store.delete, old_id)
@@ -252,11 +248,11 @@ class RequestSession:
             # Regenerated: take the old record away only if no one changed it since,
             # else carry their changes over to the new ID.
             if not self._commit(delete=True):
-                return Cookie.KEEP
+                return None
         elif not (self._updaters or self._regenerated or self._middleware.save_uninitialized):
-            return Cookie.KEEP
+            return None
         self._store_call(store.set, new_id, self._payload(), ttl)
-        return Cookie.SET
+        return self._middleware.sign(new_id)
 
     def _commit(self, *, delete: bool) -> bool:
         """Compare-and-set the loaded record to the data, or ``delete`` it if unchanged.
@@ -290,13 +286,6 @@ class RequestSession:
         if self._encoded is None:
             self._encoded = encode_data(self._data)
         return encode_record(self._created, self._encoded)
-
-    def cookie_value(self) -> str:
-        """The signed cookie value for this session, reusing the request's if it fits."""
-        assert self._session_id is not None
-        if self._signed_cookie is not None and self._session_id == self._stored_id:
-            return self._signed_cookie
-        return self._middleware.sign(self._session_id)
 
     @staticmethod
     def _store_call(operation: Callable[..., T], *args: Any) -> T:
