@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     # Stopped from outside: unwind, so that redis-server and the gunicorns stop too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     requests = args.requests or (300 if args.quick else 2000)
-    repeats = args.repeats or (5 if args.quick else 3)
-    processes = args.processes or (1 if args.quick else 3)
+    repeats = args.repeats or 5
+    processes = args.processes or (1 if args.quick else 4)
     duration = args.duration or 2
     rounds = args.rounds or (1 if args.quick else 5)
     threads, per_thread = 8, 100
