@@ -65,6 +65,10 @@ _HOSTILE_PAYLOADS = [
     '{"created":1e999,"data":{}}',
     '{"created":1.0,"data":{}} trailing',
     pickle.dumps({"created": 1.0, "data": {}}),
+    # Not text at all, as a store of someone else's making could answer.
+    123,
+    None,
+    memoryview(b'{"created":1.0,"data":{}}'),
 ]
 
 

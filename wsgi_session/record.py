@@ -60,11 +60,13 @@ def decode_record(payload: str | bytes) -> Record | None:
     array): whatever does not decode to the exact shape is treated as missing.
     """
     try:
+        # A payload neither text nor bytes (a store of someone else's making) has no
+        # decode(): the AttributeError below. UnicodeDecodeError is a ValueError.
         text = payload if isinstance(payload, str) else payload.decode("utf-8")
         # raw_decode skips the whitespace checks of decode(): a record is written
         # without any, so text before or after the object makes it not a record.
         raw, end = _DECODER.raw_decode(text)
-    except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
+    except (ValueError, TypeError, AttributeError, RecursionError):
         return None
     if end != len(text) or type(raw) is not dict:
         return None
