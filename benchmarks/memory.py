@@ -1,10 +1,9 @@
 """The memory store's footprint: bytes per stored session, and its bound.
 
 Sessions are written through the middleware, as a W1 request would, and the
-Python heap is measured with :mod:`tracemalloc`. Filling the store to
-``max_entries`` and then writing twice as many sessions again must not grow it:
-the first round of evictions settles the dict's table and the entries' version
-numbers once, the second shows the steady state.
+Python heap is measured with :mod:`tracemalloc`. Once the store holds
+``max_entries`` live sessions it refuses new ones instead of evicting a live one;
+twice as many new visitors after that must not grow it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import gc
 import tracemalloc
 from dataclasses import dataclass
 
-from wsgi_session import SessionMiddleware, create_memory_store, update_session
+from wsgi_session import SessionMiddleware, SessionStoreError, create_memory_store, update_session
 
 from .configs import INITIAL, SECRET
 from .inprocess import call
@@ -24,9 +23,10 @@ class Footprint:
     max_entries: int
     bytes_per_session: float
     entries_when_full: int
-    entries_after_churn: int  # after writing 2 x max_entries more sessions
-    first_churn_growth: int  # heap bytes gained while the first max_entries were evicted
-    second_churn_growth: int  # and while the next max_entries were: the steady state
+    entries_after_flood: int  # after 2 x max_entries more new visitors
+    refused: int  # of those, the sessions refused
+    first_flood_growth: int  # heap bytes gained over the first max_entries of them
+    second_flood_growth: int  # and over the next max_entries: the steady state
 
 
 def _page(environ, start_response):  # type: ignore[no-untyped-def]
@@ -46,16 +46,23 @@ def memory_store_footprint(max_entries: int) -> Footprint:
     call(app, "/", None)  # warm: first-use allocations are not per session
     gc.collect()
     tracemalloc.start()
+    refused = 0
+
+    def new_visitors(count: int) -> None:
+        nonlocal refused
+        for _ in range(count):
+            try:
+                call(app, "/", None)
+            except SessionStoreError:
+                refused += 1
+
     try:
         start = heap()
-        for _ in range(max_entries - 1):
-            call(app, "/", None)
+        new_visitors(max_entries - 1)
         full, entries_when_full = heap(), len(store)
-        for _ in range(max_entries):
-            call(app, "/", None)
+        new_visitors(max_entries)
         first = heap()
-        for _ in range(max_entries):
-            call(app, "/", None)
+        new_visitors(max_entries)
         second = heap()
     finally:
         tracemalloc.stop()
@@ -63,7 +70,8 @@ def memory_store_footprint(max_entries: int) -> Footprint:
         max_entries=max_entries,
         bytes_per_session=(full - start) / (max_entries - 1),
         entries_when_full=entries_when_full,
-        entries_after_churn=len(store),
-        first_churn_growth=first - full,
-        second_churn_growth=second - first,
+        entries_after_flood=len(store),
+        refused=refused,
+        first_flood_growth=first - full,
+        second_flood_growth=second - first,
     )

@@ -125,10 +125,11 @@ def footprint_text(footprint: Footprint | None) -> str:
     return (
         f"Memory store: {footprint.bytes_per_session:.0f} bytes of Python heap per stored session "
         f"(ten short keys, written through the middleware). With max_entries={footprint.max_entries}: "
-        f"{footprint.entries_when_full} entries when full and {footprint.entries_after_churn} after "
-        f"writing {2 * footprint.max_entries} more sessions; heap change while evicting the first "
-        f"{footprint.max_entries}: {footprint.first_churn_growth:+d} bytes (once: the table and version "
-        f"numbers settle), the next {footprint.max_entries}: {footprint.second_churn_growth:+d} bytes."
+        f"{footprint.entries_when_full} entries when full and {footprint.entries_after_flood} after "
+        f"{2 * footprint.max_entries} more new visitors, {footprint.refused} of them refused (a full store "
+        f"evicts no live session); heap change over the first {footprint.max_entries} of them: "
+        f"{footprint.first_flood_growth:+d} bytes, over the next {footprint.max_entries}: "
+        f"{footprint.second_flood_growth:+d} bytes."
     )
 
 

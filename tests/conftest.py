@@ -8,6 +8,7 @@ import pytest
 import webtest
 
 from wsgi_session import SessionMiddleware, create_memory_store, get_session, update_session
+from wsgi_session.record import Replaced, decode_record
 
 # Real Redis servers (standalone, Cluster, Sentinel) as fixtures.
 pytest_plugins = ["redis_servers"]
@@ -33,6 +34,23 @@ class SpyStore:
             return method(*args)
 
         return spy
+
+
+def sessions(store: Any) -> dict[str, dict[str, Any]]:
+    """The data of each session a memory store holds, by ID; markers of replaced IDs left out."""
+    found = {}
+    for session_id in list(store._entries):
+        stored = store.get(session_id)
+        record = None if stored is None else decode_record(stored.payload)
+        if isinstance(record, tuple):
+            found[session_id] = record[1]
+    return found
+
+
+def replaced(store: Any, session_id: str) -> bool:
+    """Whether ``session_id`` holds the marker a regenerate leaves: no data, a successor."""
+    stored = store.get(session_id)
+    return stored is not None and isinstance(decode_record(stored.payload), Replaced)
 
 
 def counter_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -85,16 +103,16 @@ class FakeClock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """One injected clock for the middleware, the session and the memory and SQLite stores."""
+    """One injected clock for the cookie, the session and the memory and SQLite stores."""
     import wsgi_session.memory_store
-    import wsgi_session.middleware
     import wsgi_session.session
+    import wsgi_session.session_cookie
     import wsgi_session.sqlite_store
 
     fake = FakeClock()
     modules = (
         wsgi_session.memory_store,
-        wsgi_session.middleware,
+        wsgi_session.session_cookie,
         wsgi_session.session,
         wsgi_session.sqlite_store,
     )

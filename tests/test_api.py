@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import webob
-from conftest import SECRET
+from conftest import SECRET, replaced, sessions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -273,11 +273,13 @@ def test_regenerate_keeps_the_data_under_a_new_id(make_client, store):
     assert new_id not in (None, old_id)
     assert response.json == {"cart": [1, 2]}
     assert client.get("/").json == {"cart": [1, 2]}
-    assert store.store.get(old_id) is None
-    assert len(store.store) == 1
-    # The old cookie now gets a fresh, empty session.
+    assert replaced(store.store, old_id)  # for regenerate_window seconds, then gone
+    assert list(sessions(store.store)) == [new_id]
+    # The old cookie now gets an empty session, never stored, that sets no cookie.
     client.set_cookie("session", old_cookie)
-    assert client.get("/").json == {}
+    response = client.get("/")
+    assert response.json == {}
+    assert session_cookie(response) is None
 
 
 def test_login_pattern_regenerate_then_update(make_client, store):
@@ -290,7 +292,7 @@ def test_login_pattern_regenerate_then_update(make_client, store):
     response = client.get("/1")
     assert response.json == {"visits": 3, "user": "alice"}
     assert session_id(response) != anonymous
-    assert len(store.store) == 1
+    assert list(sessions(store.store)) == [session_id(response)]
 
 
 def test_regenerate_on_a_new_session(make_client, store):
@@ -311,9 +313,8 @@ def test_double_regenerate_leaves_no_orphan(make_client, store):
     client = make_client(action_app(set_to(n=1), twice))
     first = session_id(client.get("/0"))
     response = client.get("/1")
-    assert len(store.store) == 1
-    assert store.store.get(first) is None
-    assert store.store.get(session_id(response)) is not None
+    assert list(sessions(store.store)) == [session_id(response)]
+    assert replaced(store.store, first)
     assert client.get("/").json == {"n": 2}
 
 
@@ -368,25 +369,22 @@ def test_environ_key_holds_the_accessor(make_client):
 # -- after start_response -----------------------------------------------------------
 
 
-CALLS = {
-    "get": lambda env: get_session(env),
+CHANGES = {
     "update": lambda env: update_session(env, lambda s: {"late": True}),
     "destroy": destroy_session,
     "regenerate": regenerate_session,
 }
 
 
-@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize("name", sorted(CHANGES))
 @pytest.mark.parametrize("touched_before", [True, False])
-def test_session_call_in_a_generator_body_after_start_response_raises(
-    make_client, store, name, touched_before
-):
+def test_a_change_in_a_generator_body_after_start_response_raises(make_client, store, name, touched_before):
     def app(environ, start_response):
         if touched_before:
             update_session(environ, lambda s: {"early": True})
         start_response("200 OK", [("Content-Type", "text/plain")])
         try:
-            CALLS[name](environ)
+            CHANGES[name](environ)
         except SessionError as exc:
             yield str(exc).encode()
 
@@ -396,14 +394,31 @@ def test_session_call_in_a_generator_body_after_start_response_raises(
     assert stored == ([{"early": True}] if touched_before else [])
 
 
-def test_session_call_after_start_response_returns_raises(make_client):
-    def app(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        with pytest.raises(SessionError, match="already started"):
-            get_session(environ)
-        return [b"ok"]
+@pytest.mark.parametrize("touched_before", [True, False])
+def test_a_streamed_body_reads_the_session_as_written_back(make_client, touched_before):
+    """A body generated after start_response (Flask's stream_with_context) may read."""
 
-    assert make_client(app).get("/").text == "ok"
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/setup":
+            update_session(environ, lambda s: {"n": 1})
+        elif touched_before:
+            update_session(environ, lambda s: {"n": s["n"] + 1})
+        start_response("200 OK", [("Content-Type", "application/json")])
+        yield json.dumps(dict(get_session(environ) or {})).encode()
+
+    client = make_client(app)
+    client.get("/setup")
+    assert client.get("/").json == {"n": 2 if touched_before else 1}
+    assert client.get("/").json == {"n": 3 if touched_before else 1}
+
+
+def test_after_start_response_get_session_is_none_once_destroyed(make_client):
+    def app(environ, start_response):
+        destroy_session(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr(get_session(environ)).encode()]
+
+    assert make_client(app).get("/").text == "None"
 
 
 def test_session_call_between_two_start_responses_raises(make_client):
@@ -484,7 +499,7 @@ def test_any_sequence_of_calls_matches_the_model(make_client, requests):
         client.get("/")
         assert returned == expected
         persisted = current if current is not None and (loaded or changed) else None
-        assert len(store) == (0 if persisted is None else 1)
+        assert len(sessions(store)) == (0 if persisted is None else 1)
         pending[:] = [("get", None, None)]
         returned.clear()
         client.get("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +23,8 @@ from wsgi_session import (
     regenerate_session,
     update_session,
 )
+from wsgi_session.events import short_hash
+from wsgi_session.record import Replaced, decode_record
 from wsgi_session.session import MAX_ATTEMPTS
 
 Environ = dict[str, Any]
@@ -117,8 +120,13 @@ def set_key(key: str) -> Callable[[Environ], None]:
     return action
 
 
-def interleave(store: Any, slow: Paused, fast: Callable[[Environ], None], cookie: str) -> dict[str, str]:
-    """Run ``slow`` up to its pause, then a whole ``fast`` request, then the rest of ``slow``."""
+def interleave(
+    store: Any, slow: Paused, fast: Callable[[Environ], None], cookie: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Run ``slow`` up to its pause, then a whole ``fast`` request, then the rest of ``slow``.
+
+    Returns the headers of both responses: the slow one's, then the fast one's.
+    """
 
     def fast_app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
         fast(environ)
@@ -128,9 +136,9 @@ def interleave(store: Any, slow: Paused, fast: Callable[[Environ], None], cookie
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(call, SessionMiddleware(slow, store=store, secret=SECRET), "/", cookie)
         assert slow.loaded.wait(10)
-        call(SessionMiddleware(fast_app, store=store, secret=SECRET), "/", cookie)
+        fast_headers = call(SessionMiddleware(fast_app, store=store, secret=SECRET), "/", cookie)[1]
         slow.go.set()
-        return pending.result(10)[1]
+        return pending.result(10)[1], fast_headers
 
 
 def start_session(store: Any, data: dict[str, Any]) -> str:
@@ -155,7 +163,7 @@ def test_two_racing_requests_writing_different_keys_both_survive(store: Any) -> 
 
 def test_an_update_racing_a_destroy_does_not_bring_the_session_back(store: Any) -> None:
     cookie = start_session(store, {"user": "ann"})
-    headers = interleave(store, Paused(set_key("late")), destroy_session, cookie)
+    headers, _ = interleave(store, Paused(set_key("late")), destroy_session, cookie)
     assert "Set-Cookie" not in headers
     assert store.get(session_id(cookie)) is None
     assert read(store, cookie) == {}
@@ -163,16 +171,49 @@ def test_an_update_racing_a_destroy_does_not_bring_the_session_back(store: Any) 
 
 def test_a_regenerate_racing_an_update_carries_the_update_to_the_new_id(store: Any) -> None:
     cookie = start_session(store, {"user": "ann"})
-    headers = interleave(store, Paused(regenerate_session), set_key("cart"), cookie)
+    headers, _ = interleave(store, Paused(regenerate_session), set_key("cart"), cookie)
     new_cookie = session_cookie(headers)
     assert new_cookie != cookie
     assert read(store, new_cookie) == {"user": "ann", "cart": True}
-    assert store.get(session_id(cookie)) is None
+    assert isinstance(decode_record(store.get(session_id(cookie)).payload), Replaced)
+
+
+def test_an_update_committing_after_a_regenerate_is_dropped_and_logged(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It must not reach the new session: it could plant a value the attacker knows."""
+    cookie = start_session(store, {"user": "ann"})
+    with caplog.at_level(logging.INFO, logger="wsgi_session"):
+        headers, login_headers = interleave(store, Paused(set_key("planted")), regenerate_session, cookie)
+    assert "Set-Cookie" not in headers
+    assert read(store, session_cookie(login_headers)) == {"user": "ann"}
+    assert read(store, cookie) == {}
+    assert f"session {short_hash(session_id(cookie))}: a write through this ID came after a regenerate" in (
+        caplog.text
+    )
+
+
+@pytest.mark.parametrize("order", ["logout first", "login first"])
+def test_a_logout_racing_a_regenerate_ends_the_session_either_way(store: Any, order: str) -> None:
+    """Two tabs: one logs out with the old cookie while the other logs in (regenerates)."""
+    cookie = start_session(store, {"user": "ann"})
+    if order == "logout first":
+        slow, fast = Paused(regenerate_session), destroy_session
+    else:
+        slow, fast = Paused(destroy_session), regenerate_session
+    slow_headers, fast_headers = interleave(store, slow, fast, cookie)
+    login = slow_headers if order == "logout first" else fast_headers
+    new_cookie = (
+        session_cookie(login) if "Set-Cookie" in login and "Max-Age=0" not in login["Set-Cookie"] else None
+    )
+    assert read(store, cookie) == {}
+    if new_cookie is not None:
+        assert read(store, new_cookie) == {}
 
 
 def test_a_request_that_only_reads_writes_nothing(store: Any) -> None:
     cookie = start_session(store, {"user": "ann"})
-    headers = interleave(store, Paused(lambda environ: None), set_key("cart"), cookie)
+    headers, _ = interleave(store, Paused(lambda environ: None), set_key("cart"), cookie)
     assert "Set-Cookie" not in headers
     assert read(store, cookie) == {"user": "ann", "cart": True}
 

@@ -128,7 +128,7 @@ def test_options_are_keyword_only():
 def test_cookie_dict_is_the_same_as_cookie_options():
     a = build(cookie={"samesite": "strict", "path": "/app", "domain": "example.com"})
     b = build(cookie=CookieOptions(samesite="strict", path="/app", domain="example.com"))
-    assert a.cookie == b.cookie
+    assert a.settings.cookie.options == b.settings.cookie.options
 
 
 def test_cookie_defaults_are_the_safe_ones():
@@ -160,3 +160,65 @@ def test_long_secret_does_not_warn():
 
 def test_repr_never_shows_the_secret():
     assert SECRET not in repr(build())
+
+
+@pytest.mark.parametrize("option", ["rolling", "save_uninitialized", "metrics"])
+@pytest.mark.parametrize("value", ["no", "false", "", 0, 1, None, [True]])
+def test_flags_must_be_booleans(option, value):
+    """A string is true in Python: ``rolling="false"`` must not quietly turn it on."""
+    with pytest.raises(ValueError, match=option):
+        build(**{option: value})
+
+
+@pytest.mark.parametrize("flag", ["secure", "httponly", "partitioned"])
+@pytest.mark.parametrize("value", ["no", "false", 0, None])
+def test_cookie_flags_must_be_booleans(flag, value):
+    cookie = {flag: value}
+    if flag == "partitioned":
+        cookie["secure"] = True
+    with pytest.raises(ValueError, match=f"cookie.{flag}"):
+        build(cookie=cookie)
+
+
+@pytest.mark.parametrize(
+    "domain", [5, b"example.com", "", "exa mple.com", "a.com; Secure", "é.com", ["a.com"]]
+)
+def test_cookie_domain_must_be_a_domain_name(domain):
+    with pytest.raises(ValueError, match=r"cookie\.domain"):
+        build(cookie={"domain": domain})
+
+
+@pytest.mark.parametrize("path", ["/a b", "/a;b", "/\x00"])
+def test_cookie_path_must_be_one_attribute_value(path):
+    with pytest.raises(ValueError, match=r"cookie\.path"):
+        build(cookie={"path": path})
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "60", True, None])
+def test_regenerate_window_must_be_a_non_negative_integer(value):
+    with pytest.raises(ValueError, match="regenerate_window"):
+        build(regenerate_window=value)
+
+
+def test_regenerate_window_zero_is_accepted():
+    build(regenerate_window=0)
+
+
+@pytest.mark.parametrize("value", ["ignore", "Anonymous", "", None, True])
+def test_on_store_error_is_raise_or_anonymous(value):
+    with pytest.raises(ValueError, match="on_store_error"):
+        build(on_store_error=value)
+
+
+@pytest.mark.parametrize("value", ["", 5, b"user"])
+def test_user_key_must_be_a_key_name(value):
+    with pytest.raises(ValueError, match="user_key"):
+        build(user_key=value)
+
+
+def test_user_key_needs_a_store_that_finds_sessions_by_user():
+    class PlainStore:
+        get = set = delete = touch = compare_and_set = staticmethod(lambda *args: None)
+
+    with pytest.raises(ValueError, match=r"user_key.*PlainStore.*add_user_session"):
+        build(store=PlainStore(), user_key="user_id")

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from wsgi_session import SessionStore, StoredSession, create_memory_store
+from wsgi_session import SessionStore, SessionStoreError, StoredSession, create_memory_store
 from wsgi_session.signing import new_session_id
 
 
@@ -119,25 +119,26 @@ def test_compare_and_set_with_none_deletes_conditionally(memory):
     assert memory.get("a") is None
 
 
-def test_bounded_by_max_entries_oldest_first():
+def test_full_of_live_sessions_it_refuses_a_new_one_and_keeps_every_live_one():
     memory = create_memory_store(max_entries=3)
     for key in "abc":
         memory.set(key, key, 60)
-    memory.set("d", "d", 60)
+    with pytest.raises(SessionStoreError, match="max_entries"):
+        memory.set("d", "d", 60)
     assert len(memory) == 3
-    assert memory.get("a") is None
-    assert [memory.get(k).payload for k in "bcd"] == ["b", "c", "d"]
+    assert [memory.get(k).payload for k in "abc"] == ["a", "b", "c"]
+    assert memory.get("d") is None
 
 
-def test_a_write_or_touch_makes_an_entry_young_again():
+def test_an_expired_entry_behind_a_live_one_makes_room(clock):
+    """A replaced ID's marker lives shorter than the sessions written before it."""
     memory = create_memory_store(max_entries=3)
-    for key in "abc":
-        memory.set(key, key, 60)
-    memory.set("a", "a2", 60)  # a is now the youngest
-    memory.touch("b", 60)  # then b
-    memory.set("d", "d", 60)  # c, the oldest, goes
-    assert memory.get("c") is None
-    assert {k for k in "abd" if memory.get(k) is not None} == {"a", "b", "d"}
+    memory.set("a", "a", 60)
+    memory.set("marker", "m", 5)
+    memory.set("c", "c", 60)
+    clock.advance(10)
+    memory.set("d", "d", 60)
+    assert {k for k in ["a", "marker", "c", "d"] if memory.get(k) is not None} == {"a", "c", "d"}
 
 
 def test_rewriting_an_entry_of_a_full_store_evicts_nothing():
@@ -192,9 +193,14 @@ def test_concurrent_compare_and_set_increments_lose_nothing(memory):
 def test_concurrent_writes_keep_the_bound():
     memory = create_memory_store(max_entries=50)
 
+    refused = []
+
     def work(prefix):
         for i in range(500):
-            memory.set(f"{prefix}-{i}", "x", 60)
+            try:
+                memory.set(f"{prefix}-{i}", "x", 60)
+            except SessionStoreError:
+                refused.append(i)
             memory.touch(f"{prefix}-{i // 2}", 60)
             memory.delete(f"{prefix}-{i // 3}")
 
@@ -204,3 +210,4 @@ def test_concurrent_writes_keep_the_bound():
     for worker in workers:
         worker.join()
     assert len(memory) <= 50
+    assert refused  # 8 x 500 writes outgrow the deletes: a full store refuses, never evicts

@@ -170,12 +170,12 @@ def test_untouched_request_costs_nothing(make_client, store):
 
 
 def test_untouched_request_never_verifies_the_cookie(make_client, store, monkeypatch):
-    import wsgi_session.middleware
+    import wsgi_session.session_cookie
 
     def fail(*args):
         raise AssertionError("the cookie was verified")
 
-    monkeypatch.setattr(wsgi_session.middleware, "verify", fail)
+    monkeypatch.setattr(wsgi_session.session_cookie, "verify", fail)
     client = make_client()
     client.set_cookie("session", sign_cookie(new_session_id(), SECRET))
     assert client.get("/plain").text == "plain"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -307,7 +308,7 @@ def run_through_middleware_with_a_conflict(store: RedisStore) -> webtest.TestApp
     )
     assert client.get("/").text == "1"
     spy = SpyStore(store)
-    middleware.store = spy
+    middleware.settings = dataclasses.replace(middleware.settings, store=spy)
     client.get("/race")  # the inner request makes 2; the outer's write conflicts, replays: 3
     assert spy.names().count("compare_and_set") == 3  # inner 1, outer 2
     assert client.get("/read").text == "{'visits': 3}"

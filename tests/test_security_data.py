@@ -18,6 +18,7 @@ from security_support import NAME, call, fresh_id, signed
 from wsgi_session import (
     DELETE,
     SessionMiddleware,
+    SessionStoreError,
     create_memory_store,
     get_session,
     update_session,
@@ -123,13 +124,31 @@ def test_e5_a_pickled_record_is_never_unpickled(store):
 
 
 def test_e8_the_memory_store_is_bounded():
-    """E8: at most ``max_entries`` sessions, the least recently written go first."""
+    """E8: at most ``max_entries`` sessions."""
     store = create_memory_store(max_entries=3)
     app = SessionMiddleware(counter_app, store=store, secret=SECRET)
-    cookies = [call(app).cookie for _ in range(10)]
+    for _ in range(3):
+        call(app)
+    with pytest.raises(SessionStoreError, match="full"):
+        call(app)
     assert len(store) == 3
-    assert call(app, cookies[0], path="/read").body == "{}"
-    assert call(app, cookies[-1], path="/read").body == "{'visits': 1}"
+
+
+def test_e13_a_flood_of_new_visitors_logs_no_one_out(clock):
+    """E13: a full store refuses new sessions; the existing ones stay, expired ones make room."""
+    store = create_memory_store(max_entries=10)
+    app = SessionMiddleware(counter_app, store=store, secret=SECRET, max_age=100)
+    users = [call(app).cookie for _ in range(10)]
+    refused = 0
+    for _ in range(1000):  # cookie-less requests to a page that writes the session
+        try:
+            call(app)
+        except SessionStoreError:
+            refused += 1
+    assert refused == 1000
+    assert [call(app, cookie, path="/read").body for cookie in users] == ["{'visits': 1}"] * 10
+    clock.advance(101)  # every session expired: room for new visitors again
+    assert call(app).cookie is not None
 
 
 def test_e8_the_memory_store_is_thread_safe():

@@ -13,7 +13,7 @@ import sys
 from typing import Any, Callable
 
 import pytest
-from conftest import SECRET, SpyStore
+from conftest import SECRET, SpyStore, replaced, sessions
 from security_support import NAME, call, signed
 
 from wsgi_session import (
@@ -61,7 +61,7 @@ def test_c1_fixation_login_regenerates_and_the_planted_id_is_dead(app, store):
     login = call(app, attacker_cookie, path="/login")
     assert login.session_id not in (None, attacker_id)
     assert data(login) == {"user": "victim", "visits": 1}  # data carried over
-    assert store.get(attacker_id) is None
+    assert replaced(store, attacker_id)  # no data left under it
     replay = call(app, attacker_cookie, path="/read")
     assert data(replay) == {}
     assert replay.set_cookies == []
@@ -86,13 +86,128 @@ def test_c2_replay_after_destroy_is_fresh_and_the_cookie_is_cleared_exactly(stor
     assert data(call(app, first.cookie, path="/read")) == {}
 
 
-def test_c3_replay_of_the_pre_regenerate_cookie_is_fresh(app, store):
-    """C3: after regenerate, the old record is gone and its cookie gives nothing."""
+def test_c3_replay_of_the_pre_regenerate_cookie_is_fresh(app, store, clock):
+    """C3: after regenerate, the old record holds no data and its cookie gives nothing."""
     old = call(app)
     new = call(app, old.cookie, path="/login")
-    assert store.get(old.session_id) is None
-    assert store.get(new.session_id) is not None
+    assert replaced(store, old.session_id)
+    assert list(sessions(store.store)) == [new.session_id]
     assert data(call(app, old.cookie, path="/read")) == {}
+    clock.advance(61)  # past regenerate_window: the old ID is an unknown ID
+    assert store.get(old.session_id) is None
+    replay = call(app, old.cookie)
+    assert data(replay) == {"visits": 1}
+    assert replay.session_id not in (old.session_id, new.session_id)
+
+
+# -- C14, C20: a request still carrying the ID a login replaced ---------------------
+
+
+def test_c14_an_old_id_inside_the_window_reads_and_writes_nothing(app, store):
+    """C14: an empty session, nothing stored, no Set-Cookie, nothing of the new session."""
+    planted = call(app)
+    call(app, planted.cookie)
+    login = call(app, planted.cookie, path="/login")
+    store.calls.clear()
+    bodies = {}
+    for path in ("/read", "/", "/login"):  # read, write, even log in again
+        late = call(app, planted.cookie, path=path)
+        assert late.set_cookies == []
+        bodies[path] = data(late)
+    # Each sees only what it wrote itself, in a session that is never stored.
+    assert bodies == {"/read": {}, "/": {"visits": 1}, "/login": {"user": "victim"}}
+    assert [name for name, _ in store.calls] == ["get"] * 3  # one lookup each, no write
+    assert data(call(app, login.cookie, path="/read")) == {"user": "victim", "visits": 2}
+
+
+def test_c14_a_request_carrying_a_replaced_id_is_logged_at_info(app, caplog):
+    planted = call(app)
+    call(app, planted.cookie, path="/login")
+    with caplog.at_level("INFO", logger="wsgi_session"):
+        call(app, planted.cookie, path="/read")
+    (record,) = [r for r in caplog.records if "replaced" in r.getMessage()]
+    assert record.levelname == "INFO"
+    assert planted.session_id not in record.getMessage()
+
+
+def test_c14_a_window_of_zero_deletes_the_old_id_at_once(store):
+    app = SessionMiddleware(lifecycle_app, store=store, secret=SECRET, regenerate_window=0)
+    planted = call(app)
+    call(app, planted.cookie, path="/login")
+    assert store.get(planted.session_id) is None
+    late = call(app, planted.cookie)
+    assert data(late) == {"visits": 1}
+    assert late.set_cookies != []  # a new session, which replaces the login's cookie
+
+
+def test_c20_a_logout_through_the_old_id_inside_the_window_ends_the_new_session(app, store):
+    """C20: a logout racing a login in another tab still logs out."""
+    first = call(app)
+    login = call(app, first.cookie, path="/login")
+    logout = call(app, first.cookie, path="/logout")
+    assert [c.split(";")[0] for c in logout.set_cookies] == [f"{NAME}="]
+    assert sessions(store.store) == {}
+    assert data(call(app, login.cookie, path="/read")) == {}
+
+
+def test_c20_a_logout_follows_a_chain_of_regenerates(app, store):
+    first = call(app)
+    second = call(app, first.cookie, path="/login")
+    third = call(app, second.cookie, path="/login")
+    call(app, first.cookie, path="/logout")
+    assert sessions(store.store) == {}
+    assert data(call(app, third.cookie, path="/read")) == {}
+
+
+# -- C18: caches --------------------------------------------------------------------
+
+
+def cached_page(cache_control: str | None) -> Callable[..., Any]:
+    def page(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/logout":
+            destroy_session(environ)
+        elif environ["PATH_INFO"] == "/read":
+            get_session(environ)
+        else:
+            update_session(environ, lambda s: {"csrf": "token"})
+        headers = [("Content-Type", "text/html")]
+        if cache_control is not None:
+            headers.append(("Cache-Control", cache_control))
+        start_response("200 OK", headers)
+        return [b"<form>"]
+
+    return page
+
+
+@pytest.mark.parametrize(
+    ("app_says", "sent"),
+    [
+        (None, "private"),
+        ("public, max-age=60", "max-age=60, private"),
+        ("public, max-age=60, s-maxage=600", "max-age=60, private"),
+        ("max-age=60", "max-age=60, private"),
+        ('private="Set-Cookie", max-age=5', "private, max-age=5"),
+        ("no-store", "no-store"),
+        ("private, max-age=9", "private, max-age=9"),
+    ],
+)
+def test_c18_a_response_that_sets_the_cookie_is_private(store, app_says, sent):
+    """C18: no shared cache may keep one visitor's new session for the next ones."""
+    app = SessionMiddleware(cached_page(app_says), store=store, secret=SECRET)
+    response = call(app)
+    assert response.set_cookies
+    assert response.all("Cache-Control") == [sent]
+    logout = call(app, response.cookie, path="/logout")
+    assert logout.set_cookies  # it expires the cookie: private too
+    assert logout.all("Cache-Control") == [sent]
+
+
+def test_c18_a_response_without_a_session_cookie_keeps_the_apps_caching(store):
+    app = SessionMiddleware(cached_page("public, max-age=60"), store=store, secret=SECRET)
+    cookie = call(app).cookie
+    again = call(app, cookie, path="/read")  # only read: no Set-Cookie
+    assert again.set_cookies == []
+    assert again.all("Cache-Control") == ["public, max-age=60"]
 
 
 def test_c4_idle_timeout_enforced_by_the_server(app, store, clock):
@@ -250,8 +365,8 @@ def test_c9_double_regenerate_leaves_one_record(store):
     response = call(SessionMiddleware(app, store=store, secret=SECRET), first.cookie)
     assert data(response) == {"visits": 1}
     assert response.session_id not in (None, first.session_id)
-    assert store.get(first.session_id) is None
-    assert len(store.store) == 1
+    assert replaced(store, first.session_id)
+    assert list(sessions(store.store)) == [response.session_id]
 
 
 def test_c9_regenerate_on_a_new_session_stores_one_record(store):
@@ -442,8 +557,9 @@ def test_c11_vary_cookie_whenever_the_session_is_touched(app):
         start_response("200 OK", [("Vary", "Accept-Encoding, Cookie")])
         return [b""]
 
-    assert call(SessionMiddleware(untouched, store=app.store, secret=SECRET)).all("Vary") == []
-    assert call(SessionMiddleware(own_vary, store=app.store, secret=SECRET)).all("Vary") == [
+    store = app.settings.store
+    assert call(SessionMiddleware(untouched, store=store, secret=SECRET)).all("Vary") == []
+    assert call(SessionMiddleware(own_vary, store=store, secret=SECRET)).all("Vary") == [
         "Accept-Encoding, Cookie"
     ]
 

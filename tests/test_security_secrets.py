@@ -23,9 +23,10 @@ from wsgi_session import (
     sign_cookie,
     unsign_cookie,
 )
-from wsgi_session.middleware import InsecureCookieWarning, WeakSecretWarning
+from wsgi_session.events import short_hash
+from wsgi_session.middleware import WeakSecretWarning
 from wsgi_session.record import encode_record
-from wsgi_session.session import short_hash
+from wsgi_session.session_cookie import InsecureCookieWarning
 
 OLD = "an-old-secret-retired-last-month-0123456789"
 
@@ -208,7 +209,7 @@ def test_reprs_show_no_secret_and_no_id(store):
     session_id = stored(store.store)
     middleware = SessionMiddleware(app, store=store, secret=[SECRET, OLD])
     call(middleware, f"{NAME}={signed(session_id)}")
-    for text in (repr(middleware), str(middleware), repr(middleware.cookie), *seen.values()):
+    for text in (repr(middleware), str(middleware), repr(middleware.settings.cookie.options), *seen.values()):
         assert SECRET not in text
         assert OLD not in text
         assert session_id not in text

@@ -1,9 +1,16 @@
 """The stored form of a session: one JSON object, metadata beside the user's data.
 
 ``{"created": <epoch seconds>, "data": {...}}``. Metadata never shares a namespace
-with user keys, so a user key named like a metadata field changes nothing. JSON and
-only JSON: never pickle, so a store that can be written by someone else cannot run
-code in the app.
+with user keys, so a user key named like a metadata field changes nothing. Keys
+the session layer does not know are ignored, so that a store may keep its own
+beside them (the Redis store keeps its version there).
+
+For a while after :func:`~wsgi_session.regenerate_session`, the old ID holds a
+*replaced* marker instead, ``{"replaced_by": "<new id>"}``: never a session, it
+tells a request still carrying the old cookie that a login moved the session on.
+
+JSON and only JSON: never pickle, so a store that can be written by someone else
+cannot run code in the app.
 """
 
 from __future__ import annotations
@@ -13,7 +20,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .signing import is_session_id
+
 Data = dict[str, Any]
+
+#: Deepest nesting of containers a session's data may have. Deeper data is refused
+#: when written and read as no session when found in a store: a value nested a few
+#: hundred levels deep decodes, but copying or re-encoding it overflows the stack.
+MAX_DEPTH = 100
 
 
 def _refuse_constant(name: str) -> None:
@@ -30,13 +44,26 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 Record = tuple[float, Data]
 
 
+class Replaced:
+    """A regenerated session's old ID, still remembering the ID that replaced it.
+
+    Not a tuple, so that it is never taken for a :data:`Record`.
+    """
+
+    __slots__ = ("successor",)
+
+    def __init__(self, successor: str) -> None:
+        self.successor = successor
+
+
 def encode_data(data: Mapping[str, Any]) -> str:
     """Encode the user's data as strict JSON, or raise ``TypeError`` naming the key.
 
-    ``NaN`` and the infinities are refused: they are not JSON.
+    ``NaN`` and the infinities are refused: they are not JSON. Data nested deeper
+    than :data:`MAX_DEPTH` is a ``ValueError``.
     """
     try:
-        return _ENCODER.encode(data)
+        encoded = _ENCODER.encode(data)
     except (TypeError, ValueError) as exc:
         for key, value in data.items():
             try:
@@ -46,6 +73,11 @@ def encode_data(data: Mapping[str, Any]) -> str:
                     f"session value for key {key!r} cannot be encoded as JSON: {cause}"
                 ) from cause
         raise TypeError(f"session data cannot be encoded as JSON: {exc}") from exc
+    except RecursionError:
+        encoded = ""  # deeper than the encoder can go: refused below
+    if not encoded or _too_deep(encoded, data):
+        raise ValueError(f"session data is nested deeper than {MAX_DEPTH} levels")
+    return encoded
 
 
 def encode_record(created: float, encoded_data: str) -> str:
@@ -53,11 +85,17 @@ def encode_record(created: float, encoded_data: str) -> str:
     return f'{{"created":{float(created).__repr__()},"data":{encoded_data}}}'
 
 
-def decode_record(payload: str | bytes) -> Record | None:
-    """Return the record held in ``payload``, or ``None`` if it is not one.
+def encode_replaced(successor: str) -> str:
+    """The marker a regenerated session's old ID holds: see :class:`Replaced`."""
+    return f'{{"replaced_by":"{successor}"}}'
+
+
+def decode_record(payload: str | bytes) -> Record | Replaced | None:
+    """Return the record or marker held in ``payload``, or ``None`` if it is neither.
 
     A store may hold anything (a corrupt write, another program's key, a 100,000-deep
-    array): whatever does not decode to the exact shape is treated as missing.
+    array, a creation time of 400 digits): whatever does not decode to the exact
+    shape is treated as missing.
     """
     try:
         # A payload neither text nor bytes (a store of someone else's making) has no
@@ -71,6 +109,37 @@ def decode_record(payload: str | bytes) -> Record | None:
     if end != len(text) or type(raw) is not dict:
         return None
     created, data = raw.get("created"), raw.get("data")
-    if isinstance(created, bool) or not isinstance(created, (int, float)) or type(data) is not dict:
+    if type(data) is dict and (type(created) is int or type(created) is float):
+        try:
+            when = float(created)  # an int of 400 digits is no float: OverflowError
+        except OverflowError:
+            return None
+        if math.isfinite(when) and not _too_deep(text, data):
+            return (when, data)
         return None
-    return (float(created), data) if math.isfinite(created) else None
+    successor = raw.get("replaced_by")
+    if created is None and isinstance(successor, str) and is_session_id(successor):
+        return Replaced(successor)
+    return None
+
+
+def _too_deep(text: str, data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` (encoded as ``text``) nests containers deeper than :data:`MAX_DEPTH`.
+
+    Nesting that deep needs as many brackets in the text: a count of them, done in C,
+    spares almost every session the walk.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    level: list[Any] = list(data.values())  # what ``data``, at depth 1, contains
+    # After the n-th pass, a container left in ``level`` is at depth n + 2.
+    for _ in range(MAX_DEPTH - 1):
+        level = [
+            item
+            for container in level
+            if isinstance(container, (dict, list))
+            for item in (container.values() if isinstance(container, dict) else container)
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, (dict, list)) for item in level)

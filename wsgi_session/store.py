@@ -11,7 +11,7 @@ Every ID a store sees has already been validated: 43 URL-safe characters.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import NamedTuple, Protocol
 
 
@@ -48,3 +48,30 @@ class SessionStore(Protocol):
         ``payload=None`` deletes it instead. Returns ``False``, writing nothing, when
         the record changed or disappeared since that version was read.
         """
+
+
+class UserSession(NamedTuple):
+    """One entry of a user's index, as :meth:`UserIndexStore.user_sessions` returns it."""
+
+    session_id: str
+    entry: str | bytes  # the text given to add_user_session
+    stored: StoredSession | None  # the session's live record, or None if it is gone
+    expires_at: float | None  # when that record expires, in epoch seconds, if known
+
+
+class UserIndexStore(SessionStore, Protocol):
+    """What a store adds so that ``user_key`` can find a user's sessions without a scan.
+
+    The index may keep entries of sessions that ended: the middleware checks each
+    record and removes what is stale. It must never lose the entry of a live
+    session that was added and not removed.
+    """
+
+    def add_user_session(self, user_id: str, session_id: str, entry: str) -> int:
+        """Note that ``session_id`` belongs to ``user_id``; return the user's entry count."""
+
+    def remove_user_sessions(self, user_id: str, session_ids: Sequence[str]) -> None:
+        """Drop those entries from the user's index; absent ones are not an error."""
+
+    def user_sessions(self, user_id: str) -> list[UserSession]:
+        """Every entry of the user's index, with its session's live record if any."""
