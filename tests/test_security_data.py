@@ -9,6 +9,7 @@ import datetime
 import json
 import pickle
 import threading
+import time
 from typing import Any, Callable
 
 import pytest
@@ -105,6 +106,50 @@ def test_e6_missing_or_mistyped_metadata_is_invalid(store, payload):
     store.store.set(session_id, payload, 3600)
     app = SessionMiddleware(counter_app, store=store, secret=SECRET)
     assert call(app, f"{NAME}={signed(session_id)}").body == "1"
+
+
+def _nested(depth: int) -> str:
+    """A record whose data nests ``depth`` containers: the data dict and lists in it."""
+    return '{"created":1.0,"data":{"a":' + "[" * (depth - 1) + "]" * (depth - 1) + "}}"
+
+
+_NOT_SESSIONS_OF_E12 = {
+    "created of 400 digits": '{"created":' + "9" * 400 + ',"data":{"visits":5}}',
+    "created in the future": '{"created":%d,"data":{"visits":5}}',
+    "data nested 500 deep": _nested(500),
+    "data nested 980 deep": _nested(980),
+    "data nested 101 deep": _nested(101),
+}
+
+
+@pytest.mark.parametrize("payload", _NOT_SESSIONS_OF_E12.values(), ids=_NOT_SESSIONS_OF_E12.keys())
+def test_e12_a_record_that_would_fail_later_is_missing_and_logged(store, payload, caplog):
+    """E12: neither an OverflowError, nor a stretched absolute_timeout, nor a RecursionError later."""
+    if "%d" in payload:
+        payload = payload % (time.time() + 10 * 365 * 86400)
+    session_id = fresh_id()
+    store.store.set(session_id, payload, 3600)
+    app = SessionMiddleware(counter_app, store=store, secret=SECRET, absolute_timeout=3600)
+    response = call(app, f"{NAME}={signed(session_id)}")
+    assert (response.code, response.body) == (200, "1")
+    assert response.session_id != session_id
+    assert any(r.levelname == "WARNING" and "not a session" in r.getMessage() for r in caplog.records)
+
+
+def test_e12_data_nested_to_the_limit_is_a_session(store):
+    session_id = fresh_id()
+    store.store.set(session_id, _nested(100), 3600)
+    app = SessionMiddleware(counter_app, store=store, secret=SECRET)
+    assert call(app, f"{NAME}={signed(session_id)}", path="/read").body.startswith("{'a': [[[")
+
+
+def test_e12_data_nested_past_the_limit_is_refused_at_update(store):
+    deep: Any = 1
+    for _ in range(100):
+        deep = [deep]
+    response = call(SessionMiddleware(updating_app(lambda: {"a": deep}), store=store, secret=SECRET))
+    assert (response.code, response.body) == (400, "session data is nested deeper than 100 levels")
+    assert store.names() == []
 
 
 class _Exploit:

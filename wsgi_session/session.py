@@ -278,8 +278,11 @@ class RequestSession:
         if found is None:
             return "corrupt"
         created, data = found
+        now = time.time()
+        if created > now + MAX_CLOCK_SKEW:
+            return "corrupt"  # no session of ours: it would never reach absolute_timeout
         user = None if settings.users is None else settings.users.user_of(data)
-        if not within_lifetime(created, time.time(), settings.absolute_timeout):
+        if not within_lifetime(created, now, settings.absolute_timeout):
             end_session(settings, session_id, stored.version, user)
             return "expired"
         self._stored_id = self._session_id = session_id
