@@ -28,7 +28,8 @@ class _ValuesByName(dict[str, list[str]]):
     reads the session, grouping the pairs directly is measurably cheaper.
     """
 
-    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        # Werkzeug calls the class with no argument for an empty header.
         super().__init__()
         for name, value in pairs:
             self.setdefault(name, []).append(value)
