@@ -18,6 +18,7 @@ its cookie on the response Flask hands over.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import flask.sessions
@@ -30,12 +31,20 @@ from .session_dict import SessionDict
 if TYPE_CHECKING:
     from flask import Flask, Request, Response
 
+#: Flask-Login's message from ``login_user()`` and ``logout_user()`` to its own
+#: ``after_request`` handler, which pops it to set or clear the remember-me cookie.
+#: It is kept in the request, never stored: so ``logout_user()`` followed by
+#: ``destroy_session(request)`` still clears the cookie (a destroy would discard it
+#: from the session), and Flask-Login's check of it on every request costs no store call.
+REMEMBER_KEY = "_remember"
+
 
 class FlaskSession(SessionDict, flask.sessions.SessionMixin):
     """``flask.session``: a dict whose writes are updates of the request's session.
 
-    ``modified`` turns true on any write; set it yourself after changing a value in
-    place. At the end of a request with ``modified`` true, each top-level value the
+    Flask-Login's ``_remember`` (:data:`REMEMBER_KEY`) is the one key kept in the
+    request instead. ``modified`` turns true on any write; set it yourself after
+    changing a value in place. At the end of a request with ``modified`` true, each top-level value the
     request read or assigned and then changed in place is written back as an update
     of its key. ``new`` tells whether the session was not loaded from the store.
     ``permanent`` is kept in the ``_permanent`` key as Flask does, but the cookie's
@@ -48,6 +57,7 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
         :meth:`SessionInterface.save_session`."""
         super().__init__(environ)
         self.modified = False
+        self._in_request: dict[str, Any] = {}  # REMEMBER_KEY, if set in this request
         # The middleware and environ to write back with, if this session is ours to write back.
         self._outside = None if middleware is None else (middleware, environ)
         if middleware is not None:
@@ -55,6 +65,43 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
 
     def _on_write(self) -> None:
         self.modified = True
+
+    # -- REMEMBER_KEY lives in the request; every other key in the session --------
+
+    def __getitem__(self, key: str) -> Any:
+        if key == REMEMBER_KEY:
+            return self._in_request[key]
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if key == REMEMBER_KEY:
+            return key in self._in_request
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (key for key in super().__iter__() if key != REMEMBER_KEY)
+        yield from self._in_request
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == REMEMBER_KEY:
+            self._in_request[key] = value
+            self._on_write()
+        else:
+            super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        if key == REMEMBER_KEY:
+            del self._in_request[key]
+            self._on_write()
+        else:
+            super().__delitem__(key)
+
+    def clear(self) -> None:
+        self._in_request.clear()
+        super().clear()
 
     def _request_session(self) -> RequestSession:
         try:
