@@ -282,6 +282,24 @@ def test_nested_change_is_saved_once_the_session_is_modified(client, query):
     assert client.get("/show").json["b"] == [1, 2, 3]
 
 
+def test_a_permanent_session_saves_a_nested_change_without_modified_as_flask_does(client, store):
+    seeded(client)
+    client.post("/permanent")
+    client.post("/append")
+    assert client.get("/show").json["b"] == [1, 2, 3]
+    store.calls.clear()
+    client.get("/show")  # read only: nothing changed, nothing written
+    assert store.names() == ["get"]
+
+
+def test_without_refresh_each_request_a_permanent_session_needs_modified(app, client):
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    seeded(client)
+    client.post("/permanent")
+    client.post("/append")
+    assert client.get("/show").json["b"] == [1, 2]
+
+
 def test_a_value_assigned_then_changed_in_place_is_saved_as_changed(client):
     client.post("/assign-then-mutate")
     assert client.get("/show").json == {"cart": [1, 2]}

@@ -8,7 +8,8 @@ The middleware wraps Flask's WSGI app and this interface shows its session as
 
 Every key write or delete is an update of the session, replayed if a concurrent
 request of the same session wrote first. In-place changes to a value
-(``session["cart"].append(x)``) need ``session.modified = True``, as in Flask.
+(``session["cart"].append(x)``) are saved when Flask would save the session: once
+``session.modified = True``, or in every request of a permanent session.
 Cookies are the middleware's job, so :meth:`SessionInterface.save_session` sets none
 for a request. The exception is the test client's ``session_transaction()``: it
 opens and saves the session in a test request context, which never passes through
@@ -44,11 +45,12 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
 
     Flask-Login's ``_remember`` (:data:`REMEMBER_KEY`) is the one key kept in the
     request instead. ``modified`` turns true on any write; set it yourself after
-    changing a value in place. At the end of a request with ``modified`` true, each top-level value the
-    request read or assigned and then changed in place is written back as an update
-    of its key. ``new`` tells whether the session was not loaded from the store.
-    ``permanent`` is kept in the ``_permanent`` key as Flask does, but the cookie's
-    lifetime is always the middleware's ``max_age``.
+    changing a value in place. When Flask would save the session (modified, or
+    permanent), each top-level value the request read or assigned and then changed
+    in place is written back as an update of its key. ``new`` tells whether the
+    session was not loaded from the store. ``permanent`` is kept in the
+    ``_permanent`` key as Flask does, but the cookie's lifetime is always the
+    middleware's ``max_age``.
     """
 
     def __init__(self, environ: dict[str, Any], middleware: SessionMiddleware | None = None) -> None:
@@ -141,14 +143,18 @@ class SessionInterface(flask.sessions.SessionInterface):
         return FlaskSession(environ)
 
     def save_session(self, app: Flask, session: flask.sessions.SessionMixin, response: Response) -> None:
-        """Write back in-place changes if ``session.modified``; the middleware does the rest.
+        """Write back in-place changes when Flask would save; the middleware does the rest.
 
-        A session opened outside the middleware (``session_transaction()``) is also
-        written back here, its cookie set on ``response``.
+        Flask saves a session that is modified, or permanent while
+        ``SESSION_REFRESH_EACH_REQUEST`` is on (its ``should_set_cookie``). A session
+        opened outside the middleware (``session_transaction()``) is also written
+        back here, its cookie set on ``response``.
         """
         if not isinstance(session, FlaskSession):
             return
-        if session.modified:
+        # Only values the request holds can have changed in place; and asking whether
+        # the session is permanent loads it, which a request that never used it must not.
+        if session.holds_values() and self.should_set_cookie(app, session):
             session.write_back_changed_values()
         for name, value in session._cookie_headers():
             response.headers.add(name, value)

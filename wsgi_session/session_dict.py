@@ -138,6 +138,10 @@ class SessionDict(MutableMapping[str, Any]):
         else:
             self._held[key] = (stored, value)
 
+    def holds_values(self) -> bool:
+        """Whether the app holds values it read or assigned: only those can change in place."""
+        return bool(self._held)
+
     def write_back_changed_values(self) -> None:
         """Store the in-place changes the app made to values it read or assigned.
 
