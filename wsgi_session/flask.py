@@ -7,7 +7,9 @@ The middleware wraps Flask's WSGI app and this interface shows its session as
     app.session_interface = wsgi_session.flask.SessionInterface()
 
 Every key write or delete is an update of the session, replayed if a concurrent
-request of the same session wrote first. In-place changes to a value
+request of the same session wrote first. Values go through Flask's tagged JSON, as
+in Flask's own session, so tuples, bytes, ``Markup``, ``UUID`` and ``datetime``
+come back as they went in: still JSON in the store, never pickle. In-place changes to a value
 (``session["cart"].append(x)``) are saved when Flask would save the session: once
 ``session.modified = True``, or in every request of a permanent session.
 Cookies are the middleware's job, so :meth:`SessionInterface.save_session` sets none
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import flask.sessions
+from flask.json.tag import TaggedJSONSerializer
 
 from .errors import SessionError
 from .middleware import ENVIRON_KEY, SessionMiddleware
@@ -31,6 +34,20 @@ from .session_dict import SessionDict
 
 if TYPE_CHECKING:
     from flask import Flask, Request, Response
+
+
+def _untagged(serializer: TaggedJSONSerializer, stored: Any) -> Any:
+    """A copy of a stored value with each of its tagged parts turned back into its type.
+
+    What Flask's own session does as it reads its cookie, through the serializer's
+    public :meth:`~flask.json.tag.TaggedJSONSerializer.untag`, innermost first.
+    """
+    if isinstance(stored, dict):
+        return serializer.untag({key: _untagged(serializer, value) for key, value in stored.items()})
+    if isinstance(stored, list):
+        return [_untagged(serializer, item) for item in stored]
+    return stored
+
 
 #: Flask-Login's message from ``login_user()`` and ``logout_user()`` to its own
 #: ``after_request`` handler, which pops it to set or clear the remember-me cookie.
@@ -53,11 +70,17 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
     middleware's ``max_age``.
     """
 
-    def __init__(self, environ: dict[str, Any], middleware: SessionMiddleware | None = None) -> None:
-        """``middleware`` is given when no middleware wraps this request (a test request
-        context): the session is then opened through it here, and written back by
-        :meth:`SessionInterface.save_session`."""
+    def __init__(
+        self,
+        environ: dict[str, Any],
+        serializer: TaggedJSONSerializer,
+        middleware: SessionMiddleware | None = None,
+    ) -> None:
+        """``serializer`` tags the values Flask's JSON lacks. ``middleware`` is given when
+        no middleware wraps this request (a test request context): the session is then
+        opened through it here, and written back by :meth:`SessionInterface.save_session`."""
         super().__init__(environ)
+        self._serializer = serializer
         self.modified = False
         self._in_request: dict[str, Any] = {}  # REMEMBER_KEY, if set in this request
         # The middleware and environ to write back with, if this session is ours to write back.
@@ -67,6 +90,12 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
 
     def _on_write(self) -> None:
         self.modified = True
+
+    def _to_json(self, value: Any) -> Any:
+        return self._serializer.tag(value)
+
+    def _from_json(self, stored: Any) -> Any:
+        return _untagged(self._serializer, stored)
 
     # -- REMEMBER_KEY lives in the request; every other key in the session --------
 
@@ -134,13 +163,17 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
 class SessionInterface(flask.sessions.SessionInterface):
     """Puts the middleware's session behind ``flask.session``."""
 
+    #: Tags what JSON lacks, as for Flask's own cookie session: the same instance, so
+    #: a tag registered on it (``app.session_interface.serializer.register``) applies too.
+    serializer = flask.sessions.session_json_serializer
+
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         environ = request.environ
         if ENVIRON_KEY not in environ and isinstance(app.wsgi_app, SessionMiddleware):
             # A test request context, as session_transaction() uses: it never went
             # through app.wsgi_app, so the middleware opens the session here.
-            return FlaskSession(environ, app.wsgi_app)
-        return FlaskSession(environ)
+            return FlaskSession(environ, self.serializer, app.wsgi_app)
+        return FlaskSession(environ, self.serializer)
 
     def save_session(self, app: Flask, session: flask.sessions.SessionMixin, response: Response) -> None:
         """Write back in-place changes when Flask would save; the middleware does the rest.
