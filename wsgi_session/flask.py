@@ -21,11 +21,13 @@ its cookie on the response Flask hands over.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import flask.sessions
 from flask.json.tag import TaggedJSONSerializer
+from itsdangerous import BadData
 
 from .errors import SessionError
 from .middleware import ENVIRON_KEY, SessionMiddleware
@@ -34,6 +36,12 @@ from .session_dict import SessionDict
 
 if TYPE_CHECKING:
     from flask import Flask, Request, Response
+
+logger = logging.getLogger("wsgi_session")
+
+#: Flask's own session interface: the cookie and serializer of the sessions it
+#: kept in signed cookies, for ``migrate_cookie_sessions``.
+FLASK_COOKIE_SESSIONS = flask.sessions.SecureCookieSessionInterface()
 
 
 def _untagged(serializer: TaggedJSONSerializer, stored: Any) -> Any:
@@ -82,6 +90,8 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
         super().__init__(environ)
         self._serializer = serializer
         self.modified = False
+        #: This request made Flask's cookie session a new server session.
+        self.imported_cookie_session = False
         self._in_request: dict[str, Any] = {}  # REMEMBER_KEY, if set in this request
         # The middleware and environ to write back with, if this session is ours to write back.
         self._outside = None if middleware is None else (middleware, environ)
@@ -148,6 +158,23 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
     def new(self) -> bool:  # type: ignore[override]
         return self._request_session().is_new
 
+    def import_cookie_session(self, data: Mapping[str, Any]) -> None:
+        """Make ``data``, a Flask cookie session's, the data of this session if it is new.
+
+        A session found in the store keeps its own data. The import is one update,
+        so the new session is stored and its cookie sent when the response starts.
+        """
+        session = self._request_session()
+        if not session.is_new:
+            return
+        tagged = {key: self._to_json(value) for key, value in data.items()}
+        try:
+            session.update(lambda _: tagged)
+        except ValueError as exc:  # over the middleware's max_size
+            logger.warning("a Flask cookie session was not imported: %s", exc)
+            return
+        self.imported_cookie_session = True
+
     def _cookie_headers(self) -> list[tuple[str, str]]:
         """Write back a session opened outside the middleware; its Set-Cookie headers.
 
@@ -160,20 +187,68 @@ class FlaskSession(SessionDict, flask.sessions.SessionMixin):
         return middleware.write_back(self._request_session(), environ)
 
 
+def flask_cookie_session(app: Flask, request: Request) -> dict[str, Any] | None:
+    """The data of the Flask signed-cookie session ``request`` carries, if one verifies.
+
+    Verified as Flask itself does, with its own serializer: ``app.secret_key`` and
+    ``SECRET_KEY_FALLBACKS``, and no older than ``PERMANENT_SESSION_LIFETIME``. A
+    tampered, expired or foreign cookie is ``None``, as is an empty session.
+    """
+    if not app.secret_key:
+        raise ValueError(
+            "migrate_cookie_sessions needs app.secret_key, the key Flask signed its session cookies with"
+        )
+    values = request.cookies.getlist(FLASK_COOKIE_SESSIONS.get_cookie_name(app))
+    if not values:
+        return None
+    serializer = FLASK_COOKIE_SESSIONS.get_signing_serializer(app)
+    assert serializer is not None  # there is a secret key
+    max_age = int(app.permanent_session_lifetime.total_seconds())
+    for value in values:
+        try:
+            data = serializer.loads(value, max_age=max_age)
+        except BadData:
+            continue
+        if isinstance(data, dict) and data:
+            return data
+    return None
+
+
 class SessionInterface(flask.sessions.SessionInterface):
-    """Puts the middleware's session behind ``flask.session``."""
+    """Puts the middleware's session behind ``flask.session``.
+
+    ``migrate_cookie_sessions=True`` is for switching an app from Flask's own
+    signed-cookie sessions without logging anyone out: a request that carries such
+    a session, and no session found in the store, gets its data as a new server
+    session, whose cookie replaces Flask's.
+    """
 
     #: Tags what JSON lacks, as for Flask's own cookie session: the same instance, so
     #: a tag registered on it (``app.session_interface.serializer.register``) applies too.
     serializer = flask.sessions.session_json_serializer
+
+    def __init__(self, *, migrate_cookie_sessions: bool = False) -> None:
+        if not isinstance(migrate_cookie_sessions, bool):
+            raise ValueError(
+                f"migrate_cookie_sessions must be True or False, not {migrate_cookie_sessions!r}"
+            )
+        self.migrate_cookie_sessions = migrate_cookie_sessions
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         environ = request.environ
         if ENVIRON_KEY not in environ and isinstance(app.wsgi_app, SessionMiddleware):
             # A test request context, as session_transaction() uses: it never went
             # through app.wsgi_app, so the middleware opens the session here.
-            return FlaskSession(environ, self.serializer, app.wsgi_app)
-        return FlaskSession(environ, self.serializer)
+            session = FlaskSession(environ, self.serializer, app.wsgi_app)
+        else:
+            session = FlaskSession(environ, self.serializer)
+        if self.migrate_cookie_sessions:
+            # Now, before the view: a logout in this request then ends the imported
+            # session too. Only a request with a valid Flask cookie loads the session here.
+            data = flask_cookie_session(app, request)
+            if data is not None:
+                session.import_cookie_session(data)
+        return session
 
     def save_session(self, app: Flask, session: flask.sessions.SessionMixin, response: Response) -> None:
         """Write back in-place changes when Flask would save; the middleware does the rest.
@@ -189,5 +264,27 @@ class SessionInterface(flask.sessions.SessionInterface):
         # the session is permanent loads it, which a request that never used it must not.
         if session.holds_values() and self.should_set_cookie(app, session):
             session.write_back_changed_values()
+        if session.imported_cookie_session:
+            self._expire_flask_cookie(app, response)
         for name, value in session._cookie_headers():
             response.headers.add(name, value)
+
+    @staticmethod
+    def _expire_flask_cookie(app: Flask, response: Response) -> None:
+        """Expire the Flask cookie just imported, so that no later request imports it again.
+
+        Above all not after a logout, whatever the two cookies' names. Where Flask's
+        cookie has the session cookie's name, path and domain, the session's
+        ``Set-Cookie``, which the middleware adds after this one as the response
+        starts, replaces it: browsers apply ``Set-Cookie`` headers in order.
+        """
+        cookies = FLASK_COOKIE_SESSIONS
+        response.delete_cookie(
+            cookies.get_cookie_name(app),
+            path=cookies.get_cookie_path(app),
+            domain=cookies.get_cookie_domain(app),
+            secure=cookies.get_cookie_secure(app),
+            httponly=cookies.get_cookie_httponly(app),
+            samesite=cookies.get_cookie_samesite(app),
+            partitioned=cookies.get_cookie_partitioned(app),
+        )
