@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from pyramid.interfaces import ISession
 from pyramid.response import Response
 from zope.interface.verify import verifyObject
 
-from wsgi_session import SessionError, SessionMiddleware, regenerate_session
+from wsgi_session import SessionError, SessionMiddleware, regenerate_session, update_session
 from wsgi_session.pyramid import session_factory
 
 WAIT = 10  # seconds: only a bound on a deadlock, never reached when the test passes
@@ -115,6 +116,13 @@ def make_app(store: Any) -> tuple[SessionMiddleware, dict[str, threading.Event]]
         allow_duplicate = "unique" not in request.params
         request.session.flash(request.params["msg"], request.params.get("queue", ""), allow_duplicate)
         return "flashed"
+
+    @view("/plant")
+    def plant(request: Any) -> Any:
+        # As someone else may have stored it: the session holds JSON, any JSON.
+        value = json.loads(request.params["json"])
+        update_session(request, lambda s: {request.params["key"]: value})
+        return "planted"
 
     @view("/peek")
     def peek(request: Any) -> Any:
@@ -292,6 +300,17 @@ def test_flash_without_duplicates(client):
     client.post("/flash?msg=one&unique")
     client.post("/flash?msg=two&unique")
     assert client.get("/pop").json == ["one", "two"]
+
+
+@pytest.mark.parametrize("stored", ["5", "null", '"text"', '{"a": 1}', "true"])
+def test_a_flash_queue_that_is_not_a_list_reads_as_empty_and_flash_starts_a_new_one(client, stored, caplog):
+    client.post("/plant", {"key": "_f_", "json": stored})
+    assert client.get("/peek").json == []
+    assert client.get("/pop").json == []
+    assert "flash queue '_f_' is not a list" in caplog.text
+    client.post("/flash?msg=fresh")
+    assert client.get("/pop").json == ["fresh"]
+    assert client.get("/show").json == {}
 
 
 def test_csrf_with_pyramids_own_policy(client):
