@@ -9,9 +9,13 @@ The middleware wraps Flask's WSGI app and this interface shows its session as
 Every key write or delete is an update of the session, replayed if a concurrent
 request of the same session wrote first. Values go through Flask's tagged JSON, as
 in Flask's own session, so tuples, bytes, ``Markup``, ``UUID`` and ``datetime``
-come back as they went in: still JSON in the store, never pickle. In-place changes to a value
-(``session["cart"].append(x)``) are saved when Flask would save the session: once
-``session.modified = True``, or in every request of a permanent session.
+come back as they went in: still JSON in the store, never pickle. In-place changes
+to a value (``session["cart"].append(x)``) are saved when Flask would save the
+session: once ``session.modified = True``, or in every request of a permanent one.
+Flask-Login's ``_remember`` instruction stays in the request (see
+:data:`REMEMBER_KEY`), and ``SessionInterface(migrate_cookie_sessions=True)`` takes
+over the sessions Flask kept in signed cookies.
+
 Cookies are the middleware's job, so :meth:`SessionInterface.save_session` sets none
 for a request. The exception is the test client's ``session_transaction()``: it
 opens and saves the session in a test request context, which never passes through
