@@ -1,7 +1,8 @@
 """A Flask app with Flask-Login's remember-me behind the middleware, for the test client and gunicorn.
 
 ``/logout/<order>`` logs out with ``logout_user()`` and ``destroy_session(request)``
-in the order named: ``natural`` (logout_user first) or ``destroy-first``.
+in the order named: ``natural`` (logout_user first) or ``destroy-first``;
+``/logout-unprotected/<order>`` does the same in a view without ``login_required``.
 """
 
 from __future__ import annotations
@@ -39,9 +40,7 @@ def make_app(store: Any, secret: str, **options: Any) -> flask.Flask:
         login_user(User(flask.request.form["user"]), remember="remember" in flask.request.form)
         return "in"
 
-    @app.post("/logout/<order>")
-    @login_required
-    def logout(order: str) -> str:
+    def log_out(order: str) -> str:
         if order == "natural":
             logout_user()
             destroy_session(flask.request)
@@ -49,6 +48,11 @@ def make_app(store: Any, secret: str, **options: Any) -> flask.Flask:
             destroy_session(flask.request)
             logout_user()
         return "out"
+
+    app.post("/logout/<order>", endpoint="logout")(login_required(log_out))
+    # Without login_required, the user is first loaded when logout_user() asks for it:
+    # from the remember-me cookie, and after the destroy in the destroy-first order.
+    app.post("/logout-unprotected/<order>", endpoint="logout-unprotected")(log_out)
 
     @app.get("/whoami")
     def whoami() -> str:

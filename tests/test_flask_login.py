@@ -56,6 +56,15 @@ def test_logout_with_remember_me_logs_out(client, store, order):
     assert len(store.store) == 0  # the session is gone, and no empty one was stored in its place
 
 
+@pytest.mark.parametrize("order", ["natural", "destroy-first"])
+def test_logout_with_remember_me_logs_out_in_a_view_without_login_required(client, order):
+    remembered_login(client)
+    client.post(f"/logout-unprotected/{order}")
+    assert client.get_cookie(REMEMBER) is None
+    assert client.get("/whoami").text == "anonymous"
+    assert client.get("/members").status_code == 401
+
+
 def test_a_logout_without_remember_me_logs_out_too(client):
     client.post("/login", data={"user": "ada"})
     assert client.get_cookie(REMEMBER) is None
