@@ -8,13 +8,14 @@ updates are replayed on fresher data if another request of the same session wrot
 meanwhile, so two requests writing different keys both keep their key.
 
 Values are never shared between the app and the session's data: a value read is a
-copy, a value written is encoded to JSON and decoded back. An adapter may store
-values in a JSON form of its own (Flask tags tuples, bytes, datetimes) through
-:meth:`SessionDict._to_json` and :meth:`SessionDict._from_json`. So an in-place change
+copy, a value written is encoded to JSON and decoded back. So an in-place change
 (``session["cart"].append(x)``) reaches the session only when the app says so
 (Flask's ``session.modified = True``, Pyramid's ``session.changed()``), through
 :meth:`SessionDict.write_back_changed_values`, which writes back each top-level
 value this request read or assigned and has changed since, and nothing else.
+
+An adapter may keep values in a JSON form of its own (Flask tags tuples, bytes,
+datetimes) through :meth:`SessionDict._to_json` and :meth:`SessionDict._from_json`.
 """
 
 from __future__ import annotations
