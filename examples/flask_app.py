@@ -1,15 +1,20 @@
-"""Flask with wsgi_session: a counter, login, a members-only page, logout, flash messages.
+"""Flask with wsgi_session: a counter, login with "remember me" (Flask-Login), a
+members-only page, logout, flash messages, and CSRF protection on every form
+(Flask-WTF).
 
+    pip install flask flask-login flask-wtf
     python examples/flask_app.py        # then open http://127.0.0.1:8000/
 
 Under gunicorn: ``gunicorn examples.flask_app:app``. PORT picks another port; set
-SESSION_SECRET in production. The memory store lives in one process: with several
-gunicorn workers use a store they share.
+SESSION_SECRET and FLASK_SECRET_KEY in production. The memory store lives in one
+process: with several gunicorn workers use a store they share.
 """
 
 import os
 
-from flask import Flask, flash, redirect, render_template_string, request, session
+from flask import Flask, flash, redirect, render_template_string, request
+from flask_login import LoginManager, UserMixin, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect
 
 from wsgi_session import (
     SessionMiddleware,
@@ -23,18 +28,46 @@ from wsgi_session.flask import SessionInterface
 SECRET = os.environ.get("SESSION_SECRET", "dev-only-secret-replace-me-in-production!")
 
 app = Flask(__name__)
+# The session cookie is signed by the middleware with SECRET. Flask-WTF signs its CSRF
+# tokens, and Flask-Login its remember-me cookie, with Flask's own secret_key.
+app.secret_key = os.environ.get("FLASK_SECRET_KEY", "dev-only-flask-key-replace-me-in-production!")
 app.wsgi_app = SessionMiddleware(app.wsgi_app, store=create_memory_store(), secret=SECRET)
 app.session_interface = SessionInterface()
+CSRFProtect(app)  # every POST needs the form's csrf_token
+login_manager = LoginManager(app)
+
+
+class User(UserMixin):
+    def __init__(self, name):
+        self.id = name
+
+
+@login_manager.user_loader
+def load_user(user_id):
+    return User(user_id)
+
+
+@login_manager.unauthorized_handler
+def log_in_first():
+    flash("Log in first.")
+    return redirect("/", 303)
+
 
 PAGE = """<!doctype html>
 <title>wsgi_session with Flask</title>
 {% for message in get_flashed_messages() %}<p><b>{{ message }}</b></p>{% endfor %}
 <p>visits: {{ visits }}</p>
-{% if session.user %}
-  <p>logged in as {{ session.user }}. <a href="/members">Members only</a></p>
-  <form method="post" action="/logout"><button>Log out</button></form>
+{% if current_user.is_authenticated %}
+  <p>logged in as {{ current_user.id }}. <a href="/members">Members only</a></p>
+  <form method="post" action="/logout">
+    <input type="hidden" name="csrf_token" value="{{ csrf_token() }}"> <button>Log out</button>
+  </form>
 {% else %}
-  <form method="post" action="/login"><input name="user" value="ada"> <button>Log in</button></form>
+  <form method="post" action="/login">
+    <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
+    <input name="user" value="ada"> <label><input type="checkbox" name="remember"> remember me</label>
+    <button>Log in</button>
+  </form>
 {% endif %}
 """
 
@@ -50,22 +83,23 @@ def home():
 @app.post("/login")
 def login():
     regenerate_session(request)  # a new ID at login: defeats session fixation
-    session["user"] = request.form.get("user") or "guest"
-    flash(f"Welcome, {session['user']}.")
+    user = User(request.form.get("user") or "guest")
+    login_user(user, remember="remember" in request.form)
+    flash(f"Welcome, {user.id}.")
     return redirect("/", 303)
 
 
 @app.get("/members")
+@login_required
 def members():
-    if "user" not in session:
-        flash("Log in first.")
-        return redirect("/", 303)
-    return render_template_string("<p>Members only, {{ session.user }}. <a href='/'>Back</a></p>")
+    return render_template_string("<p>Members only, {{ current_user.id }}. <a href='/'>Back</a></p>")
 
 
 @app.post("/logout")
+@login_required
 def logout():
-    destroy_session(request)
+    logout_user()  # Flask-Login: forget the user, clear the remember-me cookie
+    destroy_session(request)  # delete the session and expire its cookie
     flash("Logged out.")  # a write after destroy_session starts a new, empty session
     return redirect("/", 303)
 

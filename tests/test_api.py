@@ -354,7 +354,7 @@ def test_functions_take_a_request_object(make_client):
         lambda env: regenerate_session(env),
     ],
 )
-@pytest.mark.parametrize("holder", [lambda env: env, webob.Request, lambda env: None, lambda env: 42])
+@pytest.mark.parametrize("holder", [lambda env: env, webob.Request])
 def test_without_middleware_every_function_raises_session_error(call, holder):
     with pytest.raises(SessionError, match="SessionMiddleware is not installed"):
         call(holder({"PATH_INFO": "/"}))

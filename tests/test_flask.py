@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ from conftest import SECRET
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import wsgi_session
-from wsgi_session import SessionError, SessionMiddleware, destroy_session, regenerate_session, update_session
+from wsgi_session import (
+    SessionError,
+    SessionMiddleware,
+    destroy_session,
+    get_session,
+    regenerate_session,
+    update_session,
+)
 from wsgi_session.flask import FlaskSession, SessionInterface
 
 WAIT = 10  # seconds: only a bound on a deadlock, never reached when the test passes
@@ -68,6 +76,10 @@ def make_app(store: Any, **options: Any) -> flask.Flask:
     @app.get("/show")
     def show() -> Any:
         return flask.jsonify(dict(flask.session))
+
+    @app.get("/raw")
+    def raw() -> Any:
+        return dict(get_session(flask.request) or {})  # as stored: Flask's tagged JSON
 
     @app.get("/plain")
     def plain() -> str:
@@ -176,6 +188,8 @@ def make_app(store: Any, **options: Any) -> flask.Flask:
         app.race["a_wrote"].wait(WAIT)  # type: ignore[attr-defined]
         if kind == "key":
             flask.session["b"] = "B"
+        elif kind == "tagged":
+            flask.session["b"] = ("B", b"B")
         elif kind == "nested":
             flask.session["c"]["y"] = 2
             flask.session.modified = True
@@ -184,6 +198,20 @@ def make_app(store: Any, **options: Any) -> flask.Flask:
         app.race["b_wrote"].set()  # type: ignore[attr-defined]
         app.race["a_done"].wait(WAIT)  # type: ignore[attr-defined]
         return "b"
+
+    @app.get("/stream")
+    def stream() -> Any:
+        flask.session["streamed"] = "yes"
+
+        def body() -> Iterator[str]:
+            yield "started;"  # the response has started: the session is written back
+            yield f"user={flask.session.get('user')};streamed={flask.session['streamed']};"
+            try:
+                flask.session["late"] = 1
+            except SessionError:
+                yield "late write refused"
+
+        return flask.Response(flask.stream_with_context(body()))
 
     return app
 
@@ -282,6 +310,24 @@ def test_nested_change_is_saved_once_the_session_is_modified(client, query):
     assert client.get("/show").json["b"] == [1, 2, 3]
 
 
+def test_a_permanent_session_saves_a_nested_change_without_modified_as_flask_does(client, store):
+    seeded(client)
+    client.post("/permanent")
+    client.post("/append")
+    assert client.get("/show").json["b"] == [1, 2, 3]
+    store.calls.clear()
+    client.get("/show")  # read only: nothing changed, nothing written
+    assert store.names() == ["get"]
+
+
+def test_without_refresh_each_request_a_permanent_session_needs_modified(app, client):
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    seeded(client)
+    client.post("/permanent")
+    client.post("/append")
+    assert client.get("/show").json["b"] == [1, 2]
+
+
 def test_a_value_assigned_then_changed_in_place_is_saved_as_changed(client):
     client.post("/assign-then-mutate")
     assert client.get("/show").json == {"cart": [1, 2]}
@@ -338,6 +384,22 @@ def test_a_write_after_logout_starts_a_new_session(client):
     client.post("/logout-and-flash")
     assert cookie_of(client) not in (None, before)
     assert client.get("/show").json == {"_flashes": [["message", "bye"]]}
+
+
+# Remove the mark once the core lets reads after start_response return the session
+# as written back (issue 17, point 4); strict, so that the suite says when.
+AFTER_START_READS_IN_CORE = pytest.mark.xfail(
+    raises=SessionError, strict=True, reason="the core raises SessionError on a read after start_response"
+)
+
+
+@AFTER_START_READS_IN_CORE
+def test_a_streamed_body_reads_the_session_as_written_back_and_cannot_write(client):
+    with client.session_transaction() as session:
+        session["user"] = "ada"
+    response = client.get("/stream")
+    assert response.text == "started;user=ada;streamed=yes;late write refused"
+    assert client.get("/show").json == {"user": "ada", "streamed": "yes"}
 
 
 def test_save_session_sets_no_cookie_of_its_own(client):
@@ -452,6 +514,7 @@ def race(app: flask.Flask, cookie: str, b_path: str, a_key: str = "a") -> None:
     [
         ("key", {**SEED, "a": "A", "b": "B"}),
         ("nested", {**SEED, "a": "A", "c": {"x": 1, "y": 2}}),
+        ("tagged", {**SEED, "a": "A", "b": {" t": ["B", {" b": "Qg=="}]}}),
         # B cleared the keys it saw; A's new value of "a" came after B loaded.
         ("clear", {}),
     ],
@@ -461,7 +524,7 @@ def test_racing_requests_keep_each_others_keys(app, client, store, kind, expecte
     store.calls.clear()
     race(app, cookie_of(client), f"/race/b/{kind}")
     assert store.names().count("compare_and_set") == 3  # A once; B failed once, then replayed
-    assert client.get("/show").json == expected
+    assert client.get("/raw").json == expected
 
 
 def test_racing_clear_keeps_a_key_added_meanwhile(app, client):

@@ -3,28 +3,70 @@
 from __future__ import annotations
 
 import re
+import textwrap
+from typing import Any
 
 import webtest
+from conftest import SECRET
+from test_readme import python_blocks, section
 
 from examples import flask_app, pyramid_app
+from wsgi_session import SessionMiddleware, create_memory_store, update_session
 
 
 def test_flask_example_counter_login_members_logout():
     client = flask_app.app.test_client()
-    assert "visits: 1" in client.get("/").text
+    page = client.get("/").text
+    assert "visits: 1" in page
     assert client.get("/members").status_code == 303
+    assert client.post("/login", data={"user": "grace"}).status_code == 400  # no CSRF token
     anonymous = client.get_cookie("session").value
-    client.post("/login", data={"user": "grace"})
+    client.post("/login", data={"user": "grace", "csrf_token": csrf_token(page)})
     logged_in = client.get_cookie("session").value
     assert logged_in != anonymous
     page = client.get("/").text
     assert "Welcome, grace." in page and "visits: 2" in page
     assert "Members only, grace." in client.get("/members").text
-    client.post("/logout")
+    client.post("/logout", data={"csrf_token": csrf_token(page)})
     assert "Logged out." in client.get("/").text
     stale = flask_app.app.test_client()
     stale.set_cookie("session", logged_in)
     assert stale.get("/members").status_code == 303
+
+
+def test_flask_example_remember_me_survives_the_session_and_logout_ends_it():
+    client = flask_app.app.test_client()
+    token = csrf_token(client.get("/").text)
+    client.post("/login", data={"user": "grace", "remember": "on", "csrf_token": token})
+    client.delete_cookie("session")  # the browser was closed, or the session expired
+    page = client.get("/").text
+    assert "logged in as grace" in page
+    client.post("/logout", data={"csrf_token": csrf_token(page)})
+    assert client.get_cookie("remember_token") is None
+    assert client.get("/members").status_code == 303
+
+
+def test_webtest_sends_the_secure_session_cookie_only_over_https():
+    # Python's cookie jars never send a Secure cookie over http://, even to localhost.
+    for app in (flask_app.app, pyramid_app.make_app()):
+        over_http = webtest.TestApp(app)
+        assert ["visits: 1" in over_http.get("/").text for _ in range(2)] == [True, True]
+        over_https = webtest.TestApp(app, extra_environ={"wsgi.url_scheme": "https"})
+        assert "visits: 1" in over_https.get("/").text
+        assert "visits: 2" in over_https.get("/").text
+
+
+def visits(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    count = update_session(environ, lambda s: {"visits": s.get("visits", 0) + 1})["visits"]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"visits: {count}\n".encode()]
+
+
+def test_the_webtest_recipe_of_testing_your_app_counts():
+    (code,) = python_blocks(section("Testing your app"))
+    namespace: dict[str, Any] = {"app": SessionMiddleware(visits, store=create_memory_store(), secret=SECRET)}
+    exec(textwrap.dedent(code), namespace)  # the block sits in a list item
+    namespace["test_the_counter_counts"]()
 
 
 def csrf_token(page: str) -> str:

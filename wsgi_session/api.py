@@ -1,7 +1,8 @@
 """The four session functions: the whole of what an app calls.
 
 Each takes the WSGI environ, or any request object with an ``.environ`` (Werkzeug,
-Flask, WebOb, Pyramid), so an app needs no adapter to use them.
+Flask, WebOb, Pyramid, Bottle) or an ``.env`` (Falcon), so an app needs no adapter
+to use them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,27 @@ from .middleware import ENVIRON_KEY
 from .session import RequestSession, Updater
 
 
+def _environ(environ_or_request: Any) -> dict[str, Any]:
+    """The WSGI environ itself, or the one a request object holds; else ``TypeError``.
+
+    So that a request of a framework not known here is named as such, and never
+    taken for a request without the middleware.
+    """
+    if isinstance(environ_or_request, dict):
+        return environ_or_request
+    for attribute in ("environ", "env"):
+        environ = getattr(environ_or_request, attribute, None)
+        if isinstance(environ, dict):
+            return environ
+    raise TypeError(
+        "expected a WSGI environ or a request with an .environ or .env dict, "
+        f"not {type(environ_or_request).__name__}"
+    )
+
+
 def request_session(environ_or_request: Any) -> RequestSession:
     """The session of this request, or :class:`SessionError` if there is no middleware."""
-    environ = getattr(environ_or_request, "environ", environ_or_request)
-    session = environ.get(ENVIRON_KEY) if isinstance(environ, dict) else None
+    session = _environ(environ_or_request).get(ENVIRON_KEY)
     if not isinstance(session, RequestSession):
         raise SessionError(
             "SessionMiddleware is not installed: wrap the WSGI app in "

@@ -14,6 +14,7 @@ to a value (``session["cart"].append(x)``) need ``session.changed()``, as in Pyr
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -26,9 +27,25 @@ from .record import encode_data
 from .session import DELETE
 from .session_dict import SessionDict
 
+logger = logging.getLogger("wsgi_session")
+
 #: The key of the CSRF token: the one Pyramid's own session and SessionCSRFStoragePolicy use.
 CSRF_TOKEN_KEY = "_csrft_"
 FLASH_KEY_PREFIX = "_f_"
+
+
+def _messages(data: Mapping[str, Any], key: str) -> list[Any]:
+    """A copy of the flash queue ``key`` of ``data``; none if it holds no list.
+
+    The session may hold anything under that key (stored by another program, or by
+    ``update_session``): a queue that is not a list reads as empty, and the next
+    flash starts a new one.
+    """
+    queue = data.get(key, [])
+    if isinstance(queue, list):
+        return list(queue)
+    logger.warning("the flash queue %r is not a list; it reads as empty", key)
+    return []
 
 
 def _without(queue: list[Any], messages: list[Any]) -> list[Any]:
@@ -90,7 +107,7 @@ class PyramidSession(SessionDict):
         message = json.loads(encode_data({key: msg}))[key]
 
         def append(data: Mapping[str, Any]) -> Mapping[str, Any]:
-            current = list(data.get(key) or [])
+            current = _messages(data, key)
             if not allow_duplicate and message in current:
                 return {}
             return {key: [*current, message]}
@@ -99,7 +116,7 @@ class PyramidSession(SessionDict):
 
     def peek_flash(self, queue: str = "") -> list[Any]:
         """The messages of the queue, left in place."""
-        return list(self.get(FLASH_KEY_PREFIX + queue, []))
+        return _messages(self, FLASH_KEY_PREFIX + queue)
 
     def pop_flash(self, queue: str = "") -> list[Any]:
         """The messages of the queue, removed from the session.
@@ -108,12 +125,12 @@ class PyramidSession(SessionDict):
         meanwhile stays for the next.
         """
         key = FLASH_KEY_PREFIX + queue
-        popped = list(self.get(key, []))
+        popped = _messages(self, key)
         if not popped:
             return []
 
         def remove(data: Mapping[str, Any]) -> Mapping[str, Any]:
-            rest = _without(list(data.get(key) or []), popped)
+            rest = _without(_messages(data, key), popped)
             return {key: rest or DELETE}
 
         self._update(remove)

@@ -13,6 +13,9 @@ copy, a value written is encoded to JSON and decoded back. So an in-place change
 (Flask's ``session.modified = True``, Pyramid's ``session.changed()``), through
 :meth:`SessionDict.write_back_changed_values`, which writes back each top-level
 value this request read or assigned and has changed since, and nothing else.
+
+An adapter may keep values in a JSON form of its own (Flask tags tuples, bytes,
+datetimes) through :meth:`SessionDict._to_json` and :meth:`SessionDict._from_json`.
 """
 
 from __future__ import annotations
@@ -61,6 +64,14 @@ class SessionDict(MutableMapping[str, Any]):
             self._bound = request_session(self._environ)
         return self._bound
 
+    def _to_json(self, value: Any) -> Any:
+        """The app's value in the form it is stored in: JSON types only."""
+        return value
+
+    def _from_json(self, stored: Any) -> Any:
+        """The app's own copy of a stored value, sharing nothing with the session's data."""
+        return copy.deepcopy(stored)
+
     # -- reading ------------------------------------------------------------------
 
     def _data(self) -> Mapping[str, Any]:
@@ -76,7 +87,7 @@ class SessionDict(MutableMapping[str, Any]):
         # any update of the key, from here or from update_session, replaces it.
         if held is not None and held[0] is stored:
             return held[1]
-        value = copy.deepcopy(stored)
+        value = self._from_json(stored)
         self._held[key] = (stored, value)
         return value
 
@@ -101,10 +112,14 @@ class SessionDict(MutableMapping[str, Any]):
         stored = self._update(_setting(key, json.loads(encoded)[key]))[key]
         self._hold(key, stored, value)
 
+    def _encode(self, key: str, value: Any) -> str:
+        """``{key: value}`` as JSON text, ``value`` as it is stored; ``TypeError`` naming ``key``."""
+        return _json(key, self._to_json(value))
+
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
             raise TypeError(f"session keys must be strings, not {key!r}")
-        encoded = _json(key, value)
+        encoded = self._encode(key, value)
         current = self._data()
         if key in current and _json(key, current[key]) == encoded:
             # Same value: nothing to store, so a concurrent change of this key survives.
@@ -138,6 +153,10 @@ class SessionDict(MutableMapping[str, Any]):
         else:
             self._held[key] = (stored, value)
 
+    def holds_values(self) -> bool:
+        """Whether the app holds values it read or assigned: only those can change in place."""
+        return bool(self._held)
+
     def write_back_changed_values(self) -> None:
         """Store the in-place changes the app made to values it read or assigned.
 
@@ -151,6 +170,6 @@ class SessionDict(MutableMapping[str, Any]):
             current = self._data()
             if key not in current or current[key] is not stored:
                 continue
-            encoded = _json(key, value)
+            encoded = self._encode(key, value)
             if encoded != _json(key, stored):
                 self._store(key, value, encoded)
