@@ -386,14 +386,6 @@ def test_a_write_after_logout_starts_a_new_session(client):
     assert client.get("/show").json == {"_flashes": [["message", "bye"]]}
 
 
-# Remove the mark once the core lets reads after start_response return the session
-# as written back (issue 17, point 4); strict, so that the suite says when.
-AFTER_START_READS_IN_CORE = pytest.mark.xfail(
-    raises=SessionError, strict=True, reason="the core raises SessionError on a read after start_response"
-)
-
-
-@AFTER_START_READS_IN_CORE
 def test_a_streamed_body_reads_the_session_as_written_back_and_cannot_write(client):
     with client.session_transaction() as session:
         session["user"] = "ada"

@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from wtforms import StringField
 
-from wsgi_session import SessionMiddleware, destroy_session, get_session
+from wsgi_session import SessionMiddleware, destroy_session, get_session, regenerate_session
 from wsgi_session.flask import SessionInterface
 
 PAGE = '<form method="post">{{ form.csrf_token }}{{ form.name }}</form>'
@@ -41,6 +41,12 @@ def make_app(store: Any) -> flask.Flask:
     @app.post("/transfer")
     def transfer() -> str:
         return "transferred"
+
+    @app.post("/login")
+    def login() -> Any:
+        regenerate_session(flask.request)
+        flask.session["user"] = "victim"
+        return flask.redirect("/form", 303)
 
     @app.post("/logout")
     def logout() -> str:
@@ -95,3 +101,37 @@ def test_another_sessions_token_is_refused(store):
     token_of(mine.get("/form").text)
     their_token = token_of(theirs.get("/form").text)
     assert mine.post("/transfer", data={"csrf_token": their_token}).status_code == 400
+
+
+def test_c19_a_token_from_before_the_login_is_refused_after_it(store):
+    """C19: the attacker's token, from the session planted in the victim's browser."""
+    app = make_app(store)
+    victim = app.test_client()
+    planted = token_of(victim.get("/form").text)  # the attacker read it in their own session
+    victim.post("/login", data={"csrf_token": planted})
+    assert victim.post("/transfer", data={"csrf_token": planted}).status_code == 400
+    fresh = token_of(victim.get("/form").text)
+    assert fresh != planted
+    assert victim.post("/transfer", data={"csrf_token": fresh}).text == "transferred"
+    assert victim.get("/raw").json["user"] == "victim"
+
+
+def test_c19_a_token_key_configured_otherwise_is_renewed_too(store):
+    app = flask.Flask(__name__)
+    app.config["WTF_CSRF_FIELD_NAME"] = "xsrf"
+    app.wsgi_app = SessionMiddleware(app.wsgi_app, store=store, secret=SECRET)  # type: ignore[method-assign]
+    app.session_interface = SessionInterface()
+
+    @app.post("/token")
+    def token() -> str:
+        flask.session["xsrf"] = "planted"
+        return ""
+
+    @app.post("/login")
+    def login() -> Any:
+        regenerate_session(flask.request)
+        return dict(flask.session)
+
+    client = app.test_client()
+    client.post("/token")
+    assert client.post("/login").json == {}

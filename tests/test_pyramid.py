@@ -342,13 +342,6 @@ def test_login_regenerates_the_id_and_the_old_cookie_gets_an_empty_session(seede
     assert attacker.get("/show").json == {}
 
 
-@pytest.mark.xfail(
-    # Remove the mark once the core lets reads after start_response return the session
-    # as written back (issue 17, point 4); strict, so that the suite says when.
-    raises=SessionError,
-    strict=True,
-    reason="the core raises SessionError on a read after start_response",
-)
 def test_a_streamed_body_reads_the_session_as_written_back_and_cannot_write(client):
     client.post("/login")
     assert client.get("/stream").text == "started;user=ada;streamed=yes;late write refused"

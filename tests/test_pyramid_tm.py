@@ -113,3 +113,31 @@ def test_a_failed_view_aborts_its_transaction_and_keeps_its_session_writes_as_py
     # The session is no part of the transaction: the write before the failure is kept,
     # as with Pyramid's own session, which its exception view's response saves too.
     assert client.get("/form").json["keys"] == ["_csrft_", "before_failure"]
+
+
+@pytest.mark.parametrize("require_csrf", [True, False])
+def test_c19_a_login_gives_a_new_csrf_token_without_asking_for_one(store, require_csrf):
+    """C19: a login view that only regenerates: the token planted before it stops working."""
+    config = Configurator()
+    config.set_session_factory(session_factory)
+    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+    config.set_default_csrf_options(require_csrf=require_csrf)
+
+    def token(request: Any) -> Any:
+        return {"token": get_csrf_token(request)}
+
+    def login(request: Any) -> Any:
+        regenerate_session(request)
+        request.session["user"] = "victim"
+        return {}
+
+    for name, view, method in (("token", token, "GET"), ("login", login, "POST")):
+        config.add_route(name, f"/{name}")
+        config.add_view(view, route_name=name, request_method=method, renderer="json")
+    app = SessionMiddleware(config.make_wsgi_app(), store=store, secret=SECRET)
+    victim = webtest.TestApp(
+        app, extra_environ={"wsgi.url_scheme": "https", "HTTP_ORIGIN": "https://localhost"}
+    )
+    planted = victim.get("/token").json["token"]
+    victim.post("/login", {"csrf_token": planted})
+    assert victim.get("/token").json["token"] != planted

@@ -246,6 +246,9 @@ class SessionInterface(flask.sessions.SessionInterface):
             session = FlaskSession(environ, self.serializer, app.wsgi_app)
         else:
             session = FlaskSession(environ, self.serializer)
+        # Flask-WTF keeps its CSRF secret under this key: a login must make a new one.
+        # The default name is renewed anyway; this is for one configured otherwise.
+        session._renew_at_regenerate(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
         if self.migrate_cookie_sessions:
             # Now, before the view: a logout in this request then ends the imported
             # session too. Only a request with a valid Flask cookie loads the session here.

@@ -46,6 +46,12 @@ MAX_SUCCESSORS = 8
 #: ``absolute_timeout``.
 MAX_CLOCK_SKEW = 60.0
 
+#: Session keys a regenerate drops, so that the framework makes a new CSRF token: a
+#: token an attacker learned in a session planted in the victim's browser must not
+#: outlive the victim's login. Pyramid's key (also the Pyramid adapter's) and
+#: Flask-WTF's default; an adapter adds a key configured otherwise.
+CSRF_TOKEN_KEYS = ("_csrft_", "csrf_token")
+
 Updater = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 T = TypeVar("T")
 
@@ -151,7 +157,7 @@ class RequestSession:
         self._client: tuple[str | None, str | None] | None = (
             None if settings.users is None else (environ.get("HTTP_USER_AGENT"), environ.get("REMOTE_ADDR"))
         )
-        self._renewed_keys = ()
+        self._renewed_keys = CSRF_TOKEN_KEYS
         self.accessed = False
         self._finished = False
 
@@ -192,11 +198,7 @@ class RequestSession:
     # -- what framework adapters use --------------------------------------------
 
     def renew_at_regenerate(self, key: str) -> None:
-        """Have :meth:`regenerate` drop ``key``, so that the framework makes a new value.
-
-        For CSRF tokens: one an attacker learned in a session planted in the victim's
-        browser must not survive the victim's login.
-        """
+        """Have :meth:`regenerate` drop ``key`` too: a CSRF token of another name."""
         if key not in self._renewed_keys:
             self._renewed_keys += (key,)
 

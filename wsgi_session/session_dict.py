@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .api import request_session
+from .middleware import ENVIRON_KEY
 from .record import encode_data
 from .session import DELETE, RequestSession, Updater
 
@@ -63,6 +64,15 @@ class SessionDict(MutableMapping[str, Any]):
         if self._bound is None:
             self._bound = request_session(self._environ)
         return self._bound
+
+    def _renew_at_regenerate(self, key: str) -> None:
+        """Have :func:`~wsgi_session.regenerate_session` drop ``key``, a CSRF token.
+
+        Nothing is loaded; without the middleware there is nothing to register with.
+        """
+        bound = self._bound or self._environ.get(ENVIRON_KEY)
+        if isinstance(bound, RequestSession):
+            bound.renew_at_regenerate(key)
 
     def _to_json(self, value: Any) -> Any:
         """The app's value in the form it is stored in: JSON types only."""
