@@ -150,6 +150,26 @@ def test_c20_a_logout_through_the_old_id_inside_the_window_ends_the_new_session(
     assert data(call(app, login.cookie, path="/read")) == {}
 
 
+def test_c20_a_logout_that_then_flashes_still_ends_the_new_session(store):
+    """A logout view that writes after the destroy (a flash) starts a new anonymous session."""
+
+    def logout_and_flash(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/logout":
+            destroy_session(environ)
+            update_session(environ, lambda s: {"flash": "bye"})
+            start_response("200 OK", [])
+            return [b""]
+        return lifecycle_app(environ, start_response)
+
+    app = SessionMiddleware(logout_and_flash, store=store, secret=SECRET)
+    first = call(app)
+    login = call(app, first.cookie, path="/login")
+    logout = call(app, first.cookie, path="/logout")
+    assert data(call(app, login.cookie, path="/read")) == {}
+    assert logout.session_id not in (None, first.session_id, login.session_id)
+    assert list(sessions(store.store).values()) == [{"flash": "bye"}]
+
+
 def test_c20_a_logout_follows_a_chain_of_regenerates(app, store):
     first = call(app)
     second = call(app, first.cookie, path="/login")

@@ -143,7 +143,7 @@ class RequestSession:
     _updaters: list[Updater]  # replayed on fresh data when a write conflicts
     _regenerated: bool
     _restarted: bool  # updated after destroy: a new session, the old ID to end
-    _detached: bool  # never stored, never sends a cookie
+    _detached: bool  # never stored, never sends a cookie, until destroyed
     _replaced_id: str | None  # the cookie's ID, when a regenerate replaced it
     _loaded_user: str | None  # the user the loaded record belongs to (with user_key)
     _renewed_keys: tuple[str, ...]  # keys a regenerate drops (framework CSRF tokens)
@@ -184,6 +184,10 @@ class RequestSession:
         self._ensure_open()
         self._session_id = self._data = self._encoded = None
         self._updaters = []
+        # A logout is written back even from a detached session: through a replaced
+        # ID it ends the successor; in an outage the browser at least forgets its
+        # cookie. What the request writes after it is a new session, as always.
+        self._detached = False
 
     def regenerate(self) -> None:
         self._ensure_open()
@@ -327,14 +331,12 @@ class RequestSession:
         store, ttl, events = settings.store, settings.max_age, settings.events
         old_id, new_id = self._stored_id, self._session_id
         if self._detached:
-            if new_id is not None:
-                return None
-            # A logout through a replaced ID ends the session that replaced it: a
-            # logout racing a login in another tab must still log out. In an outage
-            # the browser at least forgets its cookie.
-            if self._replaced_id is not None:
-                end_session(self._settings, self._replaced_id)
-            return ""
+            return None
+        if self._replaced_id is not None:
+            # A logout through a replaced ID (the one way out of a detached session)
+            # ends the session that replaced it: a logout racing a login in another
+            # tab must still log out.
+            end_session(settings, self._replaced_id)
         if new_id is None:  # destroyed
             if old_id is not None:
                 end_session(self._settings, old_id, self._version, self._loaded_user)
