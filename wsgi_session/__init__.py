@@ -4,11 +4,13 @@ from .api import destroy_session, get_session, regenerate_session, update_sessio
 from .errors import SessionConflictError, SessionError, SessionStoreError
 from .memory_store import create_memory_store
 from .middleware import CookieOptions, SessionMiddleware
+from .postgres_store import create_postgres_store
 from .redis_store import create_redis_store
 from .session import DELETE
 from .signing import sign_cookie, unsign_cookie
 from .sqlite_store import create_sqlite_store
 from .store import SessionStore, StoredSession
+from .store_url import store_from_url
 
 __all__ = [
     "DELETE",
@@ -20,12 +22,14 @@ __all__ = [
     "SessionStoreError",
     "StoredSession",
     "create_memory_store",
+    "create_postgres_store",
     "create_redis_store",
     "create_sqlite_store",
     "destroy_session",
     "get_session",
     "regenerate_session",
     "sign_cookie",
+    "store_from_url",
     "unsign_cookie",
     "update_session",
 ]
