@@ -238,9 +238,25 @@ class PostgresStore:
                 assert self._new_pool is not None
                 self._pool = self._new_pool()
             if not self._table_ready:
-                _create_table(self._pool, self._sql)
+                self._create_table(self._pool)
                 self._table_ready = True
             return self._pool
+
+    def _create_table(self, pool: Pool) -> None:
+        """Create the table and its indexes, unless it exists.
+
+        Under an advisory lock: workers starting together would otherwise race, and
+        ``CREATE TABLE IF NOT EXISTS`` can fail on a duplicate type when they do. An
+        existing table is left alone, so the store needs no right to create tables then.
+        """
+        with pool.connection() as connection, connection.transaction():
+            cursor = self._cursor(connection)
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('wsgi_session table'))")
+            cursor.execute("SELECT to_regclass(%s)", (self._sql.table,))
+            row = cursor.fetchone()
+            if row is None or row[0] is None:
+                for statement in self._sql.create:
+                    cursor.execute(statement)
 
 
 def _forget_pool(store: PostgresStore | None) -> None:
@@ -276,21 +292,6 @@ def _has_input(descriptor: int) -> bool:
     poller = select.poll()
     poller.register(descriptor, select.POLLIN)
     return bool(poller.poll(0))
-
-
-def _create_table(pool: Pool, statements: _Statements) -> None:
-    """Create the table and its indexes, unless it exists.
-
-    Under an advisory lock: workers starting together would otherwise race, and
-    ``CREATE TABLE IF NOT EXISTS`` can fail on a duplicate type when they do. An
-    existing table is left alone, so the store needs no right to create tables then.
-    """
-    with pool.connection() as connection, connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(hashtext('wsgi_session table'))")
-        row = connection.execute("SELECT to_regclass(%s)", (statements.table,)).fetchone()
-        if row is None or row[0] is None:
-            for statement in statements.create:
-                connection.execute(statement)
 
 
 def create_postgres_store(
