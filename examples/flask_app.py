@@ -3,8 +3,9 @@
     python examples/flask_app.py        # then open http://127.0.0.1:8000/
 
 Under gunicorn: ``gunicorn examples.flask_app:app``. PORT picks another port; set
-SESSION_SECRET in production. The memory store lives in one process: with several
-gunicorn workers use a store they share.
+SESSION_SECRET in production. SESSION_STORE_URL picks the store: ``memory://`` by
+default, which lives in one process; with several gunicorn workers, one they share
+(``sqlite:///sessions.sqlite3``, ``redis://...`` or ``postgresql://...``).
 """
 
 import os
@@ -13,17 +14,18 @@ from flask import Flask, flash, redirect, render_template_string, request, sessi
 
 from wsgi_session import (
     SessionMiddleware,
-    create_memory_store,
     destroy_session,
     regenerate_session,
+    store_from_url,
     update_session,
 )
 from wsgi_session.flask import SessionInterface
 
 SECRET = os.environ.get("SESSION_SECRET", "dev-only-secret-replace-me-in-production!")
+STORE_URL = os.environ.get("SESSION_STORE_URL", "memory://")
 
 app = Flask(__name__)
-app.wsgi_app = SessionMiddleware(app.wsgi_app, store=create_memory_store(), secret=SECRET)
+app.wsgi_app = SessionMiddleware(app.wsgi_app, store=store_from_url(STORE_URL), secret=SECRET)
 app.session_interface = SessionInterface()
 
 PAGE = """<!doctype html>

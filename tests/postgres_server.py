@@ -14,7 +14,6 @@ can count the statements a request costs in the server's own log.
 from __future__ import annotations
 
 import glob
-import importlib.util
 import os
 import pwd
 import shutil
@@ -37,12 +36,15 @@ MISSING = (
 STARTUP_BOUND = 20.0
 
 
+#: Where Debian installs each version's server programs (not on PATH).
+DEBIAN_SERVERS = "/usr/lib/postgresql/*/bin/postgres"
+
+
 def binaries() -> tuple[str, str] | None:
-    """``initdb`` and ``postgres`` of the newest installed version, or None."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda path: int(path.split("/")[4]))
+    """``initdb`` and ``postgres`` of the newest version Debian installed, else from PATH."""
+    found = sorted(glob.glob(DEBIAN_SERVERS), key=lambda path: int(Path(path).parent.parent.name))
     if found:
-        directory = os.path.dirname(found[-1])
-        return os.path.join(directory, "initdb"), found[-1]
+        return str(Path(found[-1]).with_name("initdb")), found[-1]
     initdb, postgres = shutil.which("initdb"), shutil.which("postgres")
     return (initdb, postgres) if initdb and postgres else None
 
@@ -50,7 +52,12 @@ def binaries() -> tuple[str, str] | None:
 def require_postgres() -> tuple[str, str]:
     """Skip (or fail, under ``WSGI_SESSION_REQUIRE_POSTGRES=1``) without PostgreSQL or psycopg."""
     found = binaries()
-    if found and importlib.util.find_spec("psycopg") and importlib.util.find_spec("psycopg_pool"):
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        found = None
+    if found:
         return found
     if os.environ.get("WSGI_SESSION_REQUIRE_POSTGRES") == "1":
         pytest.fail(MISSING.replace("are skipped", "are required here"), pytrace=False)
