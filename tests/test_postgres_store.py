@@ -412,3 +412,67 @@ def test_a_rolling_read_costs_two_statements(postgres_server, postgres_url, clos
     client.get("/read")
     rolling = postgres_server.statements("rolling")[before:]
     assert [statement.split(": ", 1)[1].split()[0] for statement in rolling] == ["SELECT", "UPDATE"]
+
+
+# -- the user index ---------------------------------------------------------------
+
+
+def test_a_user_index_binds_lists_and_unbinds_live_sessions(store, postgres_server):
+    first, second, third = (new_session_id() for _ in range(3))
+    for session_id in (first, second, third):
+        store.set(session_id, f'"{session_id}"', 100)
+    assert store.add_user_session("ann", first, '{"ua":"a"}') == 1
+    assert store.add_user_session("ann", second, '{"ua":"b"}') == 2
+    assert store.add_user_session("ann", second, '{"ua":"b2"}') == 2  # bound again: counted once
+    assert store.add_user_session("bob", third, "{}") == 1
+    listed = {session_id: rest for session_id, *rest in store.user_sessions("ann")}
+    assert set(listed) == {first, second}
+    entry, stored, expires_at = listed[second]
+    assert entry == '{"ua":"b2"}'
+    assert stored == store.get(second)
+    ((now,),) = postgres_server.execute("SELECT extract(epoch FROM now())::float")
+    assert now + 90 < expires_at <= now + 100
+    store.remove_user_sessions("ann", [first, third])  # third is bob's: left alone
+    assert [session_id for session_id, *_ in store.user_sessions("ann")] == [second]
+    assert [session_id for session_id, *_ in store.user_sessions("bob")] == [third]
+    assert store.get(first) is not None  # unbinding ends no session
+    assert store.user_sessions("nobody") == []
+
+
+def test_sessions_leave_their_user_when_deleted_expired_or_written_anew(store, postgres_server):
+    kept, deleted, expired, rewritten = (new_session_id() for _ in range(4))
+    for session_id in (kept, deleted, expired, rewritten):
+        store.set(session_id, "x", 100)
+        store.add_user_session("ann", session_id, "{}")
+    version = store.get(kept).version
+    assert store.compare_and_set(kept, version, "y", 100)  # an update keeps its user
+    store.delete(deleted)
+    expire(postgres_server, expired)
+    store.set(rewritten, "a new record", 100)
+    listed = {session_id: stored for session_id, _, stored, _ in store.user_sessions("ann")}
+    assert listed == {kept: store.get(kept), expired: None}  # expired: listed as gone, until swept
+    assert store.add_user_session("ann", expired, "{}") == 1  # an expired session is not bound again
+    assert store.add_user_session("ann", deleted, "{}") == 1
+
+
+def test_each_user_index_operation_is_one_statement_found_through_its_index(
+    postgres_server, postgres_url, close_after
+):
+    store = close_after(create_postgres_store(postgres_server.counted_url("users")))
+    session_id = new_session_id()
+    store.set(session_id, "x", 100)
+    for operation in (
+        lambda: store.add_user_session("ann", session_id, "{}"),
+        lambda: store.user_sessions("ann"),
+        lambda: store.remove_user_sessions("ann", [session_id]),
+    ):
+        before = len(postgres_server.statements("users"))
+        operation()
+        assert len(postgres_server.statements("users")) == before + 1
+    postgres_server.execute(
+        "INSERT INTO wsgi_session SELECT md5(i::text), 'x', i, now() + interval '1 hour',"
+        " 'user' || mod(i, 500), '{}' FROM generate_series(1, 20000) AS i"
+    )
+    postgres_server.execute("ANALYZE wsgi_session")
+    plan = postgres_server.execute("EXPLAIN " + store._sql.list_user.replace("%s", "'user7'"))
+    assert "wsgi_session_user_id" in " ".join(line for (line,) in plan)

@@ -26,7 +26,7 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from urllib.parse import unquote
 
@@ -81,6 +81,9 @@ class _Statements(NamedTuple):
     replace: str
     delete_version: str
     sweep: str
+    add_user: str
+    remove_user: str
+    list_user: str
     create: tuple[str, ...]
 
     @classmethod
@@ -126,8 +129,35 @@ class _Statements(NamedTuple):
                 "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE expires_at <= now()"
                 " LIMIT %s FOR UPDATE SKIP LOCKED)"
             ),
+            # The user index is two columns of the session's own row: a session deleted
+            # or expired leaves its user's sessions with it.
+            add_user=render(
+                "WITH bound AS (UPDATE {table} SET user_id = %s, user_entry = %s"
+                " WHERE id = %s AND expires_at > now() RETURNING id)"
+                " SELECT (SELECT count(*) FROM bound)"
+                " + (SELECT count(*) FROM {table} WHERE user_id = %s AND id <> %s AND expires_at > now())"
+            ),
+            remove_user=render(
+                "UPDATE {table} SET user_id = NULL, user_entry = NULL WHERE user_id = %s AND id = ANY(%s)"
+            ),
+            list_user=render(
+                "SELECT id, user_entry, payload, version, extract(epoch FROM expires_at)::float8,"
+                " expires_at > now() FROM {table} WHERE user_id = %s"
+            ),
             create=tuple(render(statement) for statement in _CREATE),
         )
+
+
+def _row_count(cursor: Any) -> int:
+    return int(cursor.rowcount)
+
+
+def _first_row(cursor: Any) -> Any:
+    return cursor.fetchone()
+
+
+def _all_rows(cursor: Any) -> Any:
+    return cursor.fetchall()
 
 
 class PostgresStore:
@@ -163,12 +193,12 @@ class PostgresStore:
 
     def __len__(self) -> int:
         """The number of live sessions, as for the other stores."""
-        row = self._execute(self._sql.live, (), fetch=True)
+        row = self._execute(self._sql.live, (), _first_row)
         assert row is not None
         return int(row[0])
 
     def get(self, session_id: str) -> StoredSession | None:
-        row = self._execute(self._sql.get, (session_id,), fetch=True)
+        row = self._execute(self._sql.get, (session_id,), _first_row)
         return None if row is None else StoredSession(row[0], row[1])
 
     def set(self, session_id: str, payload: str, ttl: int) -> None:
@@ -184,6 +214,35 @@ class PostgresStore:
         if payload is None:
             return self._write(self._sql.delete_version, (session_id, version)) == 1
         return self._write(self._sql.replace, (payload, ttl, session_id, version)) == 1
+
+    # -- the user index: the sessions of one user, found without a scan ------------
+
+    def add_user_session(self, user_id: str, session_id: str, entry: str) -> int:
+        """Bind the live session ``session_id`` to ``user_id``, with ``entry`` to list it by.
+
+        Returns how many live sessions the user has now. A session gone or expired is
+        not bound.
+        """
+        row = self._execute(self._sql.add_user, (user_id, entry, session_id, user_id, session_id), _first_row)
+        return int(row[0])
+
+    def remove_user_sessions(self, user_id: str, session_ids: Sequence[str]) -> None:
+        """Unbind these sessions from ``user_id``; the sessions themselves stay."""
+        self._execute(self._sql.remove_user, (user_id, list(session_ids)))
+
+    def user_sessions(
+        self, user_id: str
+    ) -> list[tuple[str, str | bytes, StoredSession | None, float | None]]:
+        """Each session bound to ``user_id``: its ID, its entry, and, if it is still live,
+        its stored session and its expiry in seconds since the epoch (else ``None`` twice)."""
+        return [
+            (session_id, entry, StoredSession(payload, version), expires_at)
+            if live
+            else (session_id, entry, None, None)
+            for session_id, entry, payload, version, expires_at, live in self._execute(
+                self._sql.list_user, (user_id,), _all_rows
+            )
+        ]
 
     def close(self) -> None:
         """Close the connections the store opened in this process; a later call opens new ones.
@@ -211,8 +270,10 @@ class PostgresStore:
         assert isinstance(result, int)
         return result
 
-    def _execute(self, statement: str, parameters: tuple[Any, ...], fetch: bool = False) -> Any:
-        """Run one statement on a pooled connection: its first row if ``fetch``, else its row count."""
+    def _execute(
+        self, statement: str, parameters: tuple[Any, ...], result: Callable[[Any], Any] = _row_count
+    ) -> Any:
+        """Run one statement on a pooled connection; return ``result(cursor)``, its row count by default."""
         pool = self._pool
         if pool is None or not self._table_ready:
             pool = self._prepare()
@@ -225,7 +286,7 @@ class PostgresStore:
                 connection.autocommit = True
             cursor = self._cursor(connection)
             cursor.execute(statement, parameters)
-            return cursor.fetchone() if fetch else cursor.rowcount
+            return result(cursor)
         finally:
             if not autocommit and not connection.closed:
                 connection.autocommit = False
