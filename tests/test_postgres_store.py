@@ -239,6 +239,32 @@ def test_a_sweep_deletes_one_bounded_batch_per_due_write(store, postgres_server,
     assert ids_on_disk(postgres_server) == [live]
 
 
+def test_a_large_expired_backlog_costs_a_write_one_batch(store, postgres_server):
+    """SECURITY.md E14 on PostgreSQL: 20,000 expired rows, and a due write deletes SWEEP_BATCH."""
+    store.set(new_session_id(), "x", 100)  # creates the table; the first write's sweep is done
+    postgres_server.execute(
+        "INSERT INTO wsgi_session SELECT md5(i::text), 'x', i, now() - interval '1 hour'"
+        " FROM generate_series(1, 20000) AS i"
+    )
+    store.store._next_sweep = 0
+    store.set(new_session_id(), "x", 100)
+    assert postgres_server.execute("SELECT count(*) FROM wsgi_session") == [
+        (20002 - postgres_store_module.SWEEP_BATCH,)
+    ]
+
+
+def test_sql_in_an_id_is_data(store, postgres_server):
+    """SECURITY.md B3: statements are parameterized; the store never builds SQL from an ID."""
+    session_id = new_session_id()
+    store.set(session_id, "x", 100)
+    hostile = "' OR '1'='1"
+    assert store.get(hostile) is None
+    store.delete(hostile)
+    store.touch(hostile, 100)
+    assert not store.compare_and_set(hostile, 1, None, 100)
+    assert ids_on_disk(postgres_server) == [session_id]
+
+
 def test_a_sweep_passes_rows_another_transaction_holds(store, postgres_server):
     """A sweep never waits: an expired row locked elsewhere stays until a later sweep."""
     import psycopg
