@@ -154,3 +154,23 @@ def test_a_pool_of_the_apps_own_is_used_as_it_is(postgres_url, make_client, clos
         store.close()  # the app's pool is the app's to close
         assert not pool.closed
         assert client.get("/").text == "4"
+
+
+def test_an_outage_mid_request_on_the_apps_own_pool_gives_its_connection_back(server, make_client):
+    """A connection the outage broke, of a pool that opens transactions, goes back to be discarded."""
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/halt":
+            get_session(environ)
+            server.stop()
+        return counter_app(environ, start_response)
+
+    with ConnectionPool(server.url(), min_size=1, timeout=1, open=True) as pool:
+        client = make_client(app, store=create_postgres_store(pool=pool))
+        assert client.get("/").text == "1"
+        with pytest.raises(SessionStoreError) as raised:
+            client.get("/halt")
+        assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+        assert pool.get_stats().get("returns_bad") == 1  # given back, found broken, discarded

@@ -171,12 +171,14 @@ class PostgresStore:
 
     def __init__(self, table: str, pool: Pool | None, new_pool: Callable[[], Pool] | None) -> None:
         from psycopg import Cursor
+        from psycopg.pq import TransactionStatus
         from psycopg.rows import tuple_row
 
         self.table = table
         # The store's own cursors: a pool's connections may return rows as dicts, or
         # bind parameters on the client, where nothing can be prepared.
         self._cursor = functools.partial(Cursor, row_factory=tuple_row)
+        self._idle = TransactionStatus.IDLE
         self._sql = _Statements.for_table(table)
         self._pool = pool
         self._new_pool = new_pool  # None: the pool was given, and is never replaced
@@ -288,7 +290,9 @@ class PostgresStore:
             cursor.execute(statement, parameters)
             return result(cursor)
         finally:
-            if not autocommit and not connection.closed:
+            # Only on a connection left idle: one that a failure broke, or interrupted
+            # mid-statement, cannot take the setting, and goes back for the pool to discard.
+            if not autocommit and connection.info.transaction_status == self._idle:
                 connection.autocommit = False
             pool.putconn(connection)
 
