@@ -23,6 +23,7 @@ from pathlib import Path
 from .configs import Context, all_configs
 from .inprocess import WORKLOADS, check, lost_updates, measure, redis_round_trips, start_session
 from .memory import memory_store_footprint
+from .postgres import postgres_server, round_trips
 from .redis_server import redis_server
 from .report import Results, write_chart, write_markdown, write_rst
 from .throughput import requests_per_second
@@ -37,6 +38,10 @@ PACKAGES = (
     "pyramid",
     "pyramid_session_redis",
     "gunicorn",
+    "psycopg",
+    "psycopg-pool",
+    "sqlalchemy",
+    "flask-sqlalchemy",
 )
 
 
@@ -98,12 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="wsgi-session-bench-"))
         redis_url = stack.enter_context(redis_server()) if any(c.redis for c in configs) else None
+        # Its URL reaches the configurations, here and in the processes the run starts, in the environment.
+        postgres = stack.enter_context(postgres_server()) if any(c.postgres for c in configs) else None
         context = Context(redis_url, workdir)
         apps = {c.name: c.build(context) for c in configs}
         cookies = {c.name: start_session(c, apps[c.name]) for c in configs}
         results = Results(
             meta=machine(), configs=configs, timings={}, concurrent_updates=threads * per_thread
         )
+        if postgres is not None:
+            results.meta["PostgreSQL"] = postgres.version
         for config in configs:
             problems = check(config, apps[config.name], cookies[config.name])
             if problems:
@@ -119,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
                 for workload, (path, with_cookie) in WORKLOADS.items():
                     results.round_trips[config.name, workload] = redis_round_trips(
                         apps[config.name], path, cookies[config.name] if with_cookie else None
+                    )
+            if config.postgres and postgres is not None:
+                for workload, (path, with_cookie) in WORKLOADS.items():
+                    results.round_trips[config.name, workload] = round_trips(
+                        postgres, config, context, path, with_cookie
                     )
         for config in configs:
             if config.counts_updates:

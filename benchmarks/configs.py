@@ -44,6 +44,7 @@ class Config:
     family: str  # "wsgi", "flask" or "pyramid": which bare app is the baseline
     build: Callable[[Context], WSGIApp]
     redis: bool = False  # needs the Redis server
+    postgres: bool = False  # needs the PostgreSQL server (benchmarks/postgres.py)
     is_bare: bool = False
     counts_updates: bool = True  # has a session whose counter the lost-update run can check
 
@@ -292,7 +293,10 @@ def _importable(module: str) -> bool:
 
 def all_configs() -> list[Config]:
     """Every configuration this checkout can run; stores not yet built are left out."""
+    from . import postgres
     from .raw import raw_minimum, raw_minimum_cas
+
+    with_postgres = _importable("psycopg") and _importable("psycopg_pool") and _importable("flask_sqlalchemy")
 
     configs = [
         Config("bare WSGI app", "wsgi", bare_wsgi, is_bare=True, counts_updates=False),
@@ -306,12 +310,16 @@ def all_configs() -> list[Config]:
         configs.append(Config("wsgi_session (SQLite)", "wsgi", wsgi_session_sqlite))
     if _importable("wsgi_session.redis_store"):
         configs.append(Config("wsgi_session (Redis)", "wsgi", wsgi_session_redis, redis=True))
+    if with_postgres:
+        configs += postgres.wsgi_configs()
     configs += [
         Config("bare Flask app", "flask", bare_flask, is_bare=True, counts_updates=False),
         Config("Flask-Session (Redis)", "flask", flask_session_redis, redis=True),
     ]
     if _importable("wsgi_session.redis_store"):
         configs.append(Config("wsgi_session (Redis) in Flask", "flask", wsgi_session_redis_flask, redis=True))
+    if with_postgres:
+        configs += postgres.flask_configs()
     configs += [
         Config("bare Pyramid app", "pyramid", bare_pyramid, is_bare=True, counts_updates=False),
         Config("pyramid_session_redis", "pyramid", pyramid_session_redis, redis=True),

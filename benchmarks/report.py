@@ -59,7 +59,7 @@ def timing_rows(results: Results) -> list[list[str]]:
         "x raw",
         "W3 overhead",
         "W4 overhead",
-        "Redis round trips W1/W2/W3/W4",
+        "round trips W1/W2/W3/W4",
         f"lost updates of {results.concurrent_updates}",
     ]
     rows = [header]
@@ -150,8 +150,9 @@ def write_markdown(results: Results, path: Path) -> None:
         "(parse the cookie, one HMAC verify, one Redis GET, JSON, one SET EX, one HMAC sign); "
         "x raw+CAS: divided by the raw minimum that writes with a compare-and-set script. "
         "W1 reads and increments a counter; W2 reads ten keys; W3 never touches the session; "
-        "W4 is a new visitor who reads and gets no session. Redis round trips per request, "
-        "counted in redis-py. Lost updates: concurrent W1 requests of one session "
+        "W4 is a new visitor who reads and gets no session. Round trips per request: Redis "
+        "commands counted in redis-py, SQL statements counted in PostgreSQL's log. "
+        "Lost updates: concurrent W1 requests of one session "
         "whose increment is missing from the final counter.",
         "",
         markdown_table(timing_rows(results)),

@@ -6,10 +6,10 @@
 Under gunicorn, four worker processes sharing the sessions:
 ``gunicorn -c examples/gunicorn.conf.py examples.app:app``.
 
-Sessions live in the SQLite file named by SESSION_DB (``sessions.sqlite3`` in the
-current directory by default): one host. With SESSION_REDIS_URL set
-(``redis://host:6379/0``) they live in Redis instead: any number of hosts. Set
-SESSION_SECRET in production.
+SESSION_STORE_URL picks the store: by default the SQLite file ``sessions.sqlite3``
+in the current directory (``sqlite:///sessions.sqlite3``), for one host; with
+``redis://host:6379/0`` or ``postgresql://user:password@host/dbname``, any number of
+hosts. Set SESSION_SECRET in production.
 """
 
 import html
@@ -19,10 +19,9 @@ from wsgiref.simple_server import make_server
 
 from wsgi_session import (
     SessionMiddleware,
-    create_redis_store,
-    create_sqlite_store,
     destroy_session,
     regenerate_session,
+    store_from_url,
     update_session,
 )
 
@@ -58,16 +57,9 @@ def redirect(start_response):
     return [b""]
 
 
-def session_store():
-    """Redis if SESSION_REDIS_URL is set (several hosts), else SQLite (one host)."""
-    if os.environ.get("SESSION_REDIS_URL"):
-        return create_redis_store(url=os.environ["SESSION_REDIS_URL"])
-    return create_sqlite_store(os.environ.get("SESSION_DB", "sessions.sqlite3"))
-
-
 app = SessionMiddleware(
     page,
-    store=session_store(),
+    store=store_from_url(os.environ.get("SESSION_STORE_URL", "sqlite:///sessions.sqlite3")),
     secret=SECRET,
 )
 

@@ -6,8 +6,10 @@ members-only page, logout, flash messages, and CSRF protection on every form
     python examples/flask_app.py        # then open http://127.0.0.1:8000/
 
 Under gunicorn: ``gunicorn examples.flask_app:app``. PORT picks another port; set
-SESSION_SECRET and FLASK_SECRET_KEY in production. The memory store lives in one
-process: with several gunicorn workers use a store they share.
+SESSION_SECRET and FLASK_SECRET_KEY in production. SESSION_STORE_URL picks the
+store: ``memory://`` by default, which lives in one process; with several gunicorn
+workers, one they share (``sqlite:///sessions.sqlite3``, ``redis://...`` or
+``postgresql://...``).
 """
 
 import os
@@ -18,20 +20,21 @@ from flask_wtf.csrf import CSRFProtect
 
 from wsgi_session import (
     SessionMiddleware,
-    create_memory_store,
     destroy_session,
     regenerate_session,
+    store_from_url,
     update_session,
 )
 from wsgi_session.flask import SessionInterface
 
 SECRET = os.environ.get("SESSION_SECRET", "dev-only-secret-replace-me-in-production!")
+STORE_URL = os.environ.get("SESSION_STORE_URL", "memory://")
 
 app = Flask(__name__)
 # The session cookie is signed by the middleware with SECRET. Flask-WTF signs its CSRF
 # tokens, and Flask-Login its remember-me cookie, with Flask's own secret_key.
 app.secret_key = os.environ.get("FLASK_SECRET_KEY", "dev-only-flask-key-replace-me-in-production!")
-app.wsgi_app = SessionMiddleware(app.wsgi_app, store=create_memory_store(), secret=SECRET)
+app.wsgi_app = SessionMiddleware(app.wsgi_app, store=store_from_url(STORE_URL), secret=SECRET)
 app.session_interface = SessionInterface()
 CSRFProtect(app)  # every POST needs the form's csrf_token
 login_manager = LoginManager(app)

@@ -4,8 +4,9 @@ messages, and Pyramid's own CSRF protection on every form.
     python examples/pyramid_app.py      # then open http://127.0.0.1:8000/
 
 Under gunicorn: ``gunicorn examples.pyramid_app:app``. PORT picks another port; set
-SESSION_SECRET in production. The memory store lives in one process: with several
-gunicorn workers use a store they share.
+SESSION_SECRET in production. SESSION_STORE_URL picks the store: ``memory://`` by
+default, which lives in one process; with several gunicorn workers, one they share
+(``sqlite:///sessions.sqlite3``, ``redis://...`` or ``postgresql://...``).
 """
 
 import os
@@ -20,13 +21,14 @@ from pyramid.response import Response
 import wsgi_session.pyramid
 from wsgi_session import (
     SessionMiddleware,
-    create_memory_store,
     destroy_session,
     regenerate_session,
+    store_from_url,
     update_session,
 )
 
 SECRET = os.environ.get("SESSION_SECRET", "dev-only-secret-replace-me-in-production!")
+STORE_URL = os.environ.get("SESSION_STORE_URL", "memory://")
 
 
 def page(request, body):
@@ -90,7 +92,7 @@ def make_app():
     ]:
         config.add_route(name, path)
         config.add_view(view, route_name=name, request_method=method)
-    return SessionMiddleware(config.make_wsgi_app(), store=create_memory_store(), secret=SECRET)
+    return SessionMiddleware(config.make_wsgi_app(), store=store_from_url(STORE_URL), secret=SECRET)
 
 
 app = make_app()

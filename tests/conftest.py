@@ -10,8 +10,8 @@ import webtest
 from wsgi_session import SessionMiddleware, create_memory_store, get_session, update_session
 from wsgi_session.record import Replaced, decode_record
 
-# Real Redis servers (standalone, Cluster, Sentinel) as fixtures.
-pytest_plugins = ["redis_servers"]
+# Real Redis servers (standalone, Cluster, Sentinel) and PostgreSQL as fixtures.
+pytest_plugins = ["redis_servers", "postgres_server"]
 
 SECRET = "test-secret-that-is-long-enough-0123456789"
 

@@ -16,6 +16,7 @@ from wsgi_session import (
     SessionConflictError,
     SessionMiddleware,
     create_memory_store,
+    create_postgres_store,
     create_redis_store,
     create_sqlite_store,
     destroy_session,
@@ -30,13 +31,17 @@ from wsgi_session.session import MAX_ATTEMPTS
 Environ = dict[str, Any]
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """Each shipped store, so that every race here runs on each."""
     if request.param == "memory":
         return create_memory_store()
     if request.param == "sqlite":
         return create_sqlite_store(tmp_path / "sessions.sqlite3")
+    if request.param == "postgres":
+        store = create_postgres_store(request.getfixturevalue("postgres_url"))  # an empty database
+        request.addfinalizer(store.close)
+        return store
     request.getfixturevalue("redis_client")  # an empty server for this test
     return create_redis_store(url=request.getfixturevalue("redis_server").url)
 

@@ -45,7 +45,7 @@ def example_url(tmp_path):
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "PORT": str(port),
-        "SESSION_DB": str(tmp_path / "s.sqlite3"),
+        "SESSION_STORE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
     }
     process = subprocess.Popen(
         [sys.executable, "examples/app.py"],

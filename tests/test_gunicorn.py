@@ -1,6 +1,6 @@
 """The example under a real ``gunicorn -w 4``: one session shared by worker processes.
 
-On each store meant for several processes: SQLite (one host) and Redis (several).
+On each store meant for several processes: SQLite (one host), Redis and PostgreSQL (several).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from conftest import SECRET
 from gunicorn_server import request, serve
 
-from wsgi_session import create_redis_store, create_sqlite_store, unsign_cookie
+from wsgi_session import store_from_url, unsign_cookie
 from wsgi_session.record import decode_record
 
 
@@ -24,14 +24,19 @@ class Backend(NamedTuple):
     store: Any
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
-        db = tmp_path / "sessions.sqlite3"
-        return Backend({"SESSION_DB": str(db)}, create_sqlite_store(db))
-    request.getfixturevalue("redis_client")  # an empty server for this test
-    url = request.getfixturevalue("redis_server").url
-    return Backend({"SESSION_REDIS_URL": url}, create_redis_store(url=url))
+        url = f"sqlite:///{tmp_path / 'sessions.sqlite3'}"
+    elif request.param == "redis":
+        request.getfixturevalue("redis_client")  # an empty server for this test
+        url = request.getfixturevalue("redis_server").url
+    else:
+        url = request.getfixturevalue("postgres_url")  # an empty database for this test
+    store = store_from_url(url)
+    if hasattr(store, "close"):
+        request.addfinalizer(store.close)
+    return Backend({"SESSION_STORE_URL": url}, store)
 
 
 @pytest.mark.parametrize(

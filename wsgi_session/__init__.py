@@ -4,12 +4,14 @@ from .api import destroy_session, get_session, regenerate_session, update_sessio
 from .errors import SessionConflictError, SessionError, SessionStoreError
 from .memory_store import create_memory_store
 from .middleware import SessionMiddleware
+from .postgres_store import create_postgres_store
 from .redis_store import create_redis_store
 from .session import DELETE
 from .session_cookie import CookieOptions
 from .signing import sign_cookie, unsign_cookie
 from .sqlite_store import create_sqlite_store
 from .store import SessionStore, StoredSession, UserIndexStore, UserSession
+from .store_url import store_from_url
 from .users import SessionInfo, list_sessions, revoke_session, revoke_sessions
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "UserIndexStore",
     "UserSession",
     "create_memory_store",
+    "create_postgres_store",
     "create_redis_store",
     "create_sqlite_store",
     "destroy_session",
@@ -34,6 +37,7 @@ __all__ = [
     "revoke_session",
     "revoke_sessions",
     "sign_cookie",
+    "store_from_url",
     "unsign_cookie",
     "update_session",
 ]
