@@ -26,11 +26,11 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from urllib.parse import unquote
 
-from .store import StoredSession
+from .store import StoredSession, UserSession
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -84,6 +84,7 @@ class _Statements(NamedTuple):
     add_user: str
     remove_user: str
     list_user: str
+    expires_at: str
     create: tuple[str, ...]
 
     @classmethod
@@ -143,6 +144,10 @@ class _Statements(NamedTuple):
             list_user=render(
                 "SELECT id, user_entry, payload, version, extract(epoch FROM expires_at)::float8,"
                 " expires_at > now() FROM {table} WHERE user_id = %s"
+            ),
+            expires_at=render(
+                "SELECT extract(epoch FROM expires_at)::float8 FROM {table}"
+                " WHERE id = %s AND expires_at > now()"
             ),
             create=tuple(render(statement) for statement in _CREATE),
         )
@@ -232,19 +237,31 @@ class PostgresStore:
         """Unbind these sessions from ``user_id``; the sessions themselves stay."""
         self._execute(self._sql.remove_user, (user_id, list(session_ids)))
 
-    def user_sessions(
-        self, user_id: str
-    ) -> list[tuple[str, str | bytes, StoredSession | None, float | None]]:
-        """Each session bound to ``user_id``: its ID, its entry, and, if it is still live,
-        its stored session and its expiry in seconds since the epoch (else ``None`` twice)."""
+    def user_sessions(self, user_id: str) -> list[UserSession]:
+        """Each session bound to ``user_id``, with its stored session and expiry if it is live."""
         return [
-            (session_id, entry, StoredSession(payload, version), expires_at)
+            UserSession(session_id, entry, StoredSession(payload, version), expires_at)
             if live
-            else (session_id, entry, None, None)
+            else UserSession(session_id, entry, None, None)
             for session_id, entry, payload, version, expires_at, live in self._execute(
                 self._sql.list_user, (user_id,), _all_rows
             )
         ]
+
+    # -- for the command line ---------------------------------------------------
+
+    def expires_at(self, session_id: str) -> float | None:
+        """When the live session ``session_id`` expires, in seconds since the epoch."""
+        row = self._execute(self._sql.expires_at, (session_id,), _first_row)
+        return None if row is None else float(row[0])
+
+    def purge_expired(self) -> Iterator[int]:
+        """Delete every expired row, one batch per statement; yield each batch's count."""
+        while True:
+            deleted = self._execute(self._sql.sweep, (SWEEP_BATCH,))
+            yield deleted
+            if deleted < SWEEP_BATCH:
+                return
 
     def close(self) -> None:
         """Close the connections the store opened in this process; a later call opens new ones.
