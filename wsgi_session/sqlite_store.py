@@ -9,6 +9,10 @@ Durability: the file runs in WAL mode with ``synchronous=NORMAL``, so a commit d
 not wait for the disk. A committed session survives the app crashing or being
 restarted; a power cut or an operating-system crash may undo the last moments of
 writes, but never corrupts the file.
+
+Faults: a connection that fails for any reason but a lock or a full disk is closed,
+and the next call opens a new one, so that the app writes again as soon as the
+file is fixed (made writable again, say), without a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ BUSY_TIMEOUT = 5.0
 SWEEP_INTERVAL = 60.0
 #: Rows deleted per statement of a sweep, so that it never blocks other writers long.
 SWEEP_BATCH = 500
+
+#: SQLite's result codes for a lock held too long by another connection, and for a
+#: full disk: the same connection writes again once the lock is free or room is made.
+_SOUND_CONNECTION_CODES = (5, 6, 13)  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS wsgi_session (
@@ -70,11 +78,11 @@ class SQLiteStore:
 
     def __len__(self) -> int:
         """The number of live sessions, as for the memory store."""
-        count: int = self._connection().execute(_COUNT, (time.time(),)).fetchone()[0]
+        count: int = self._execute(_COUNT, (time.time(),)).fetchone()[0]
         return count
 
     def get(self, session_id: str) -> StoredSession | None:
-        row = self._connection().execute(_GET, (session_id, time.time())).fetchone()
+        row = self._execute(_GET, (session_id, time.time())).fetchone()
         if row is None or not isinstance(row[1], int):
             return None  # a version this store never wrote: not a session
         return StoredSession(row[0], row[1])
@@ -84,7 +92,7 @@ class SQLiteStore:
         self._write(now, _SET, (session_id, payload, secrets.randbits(62), now + ttl))
 
     def delete(self, session_id: str) -> None:
-        self._connection().execute(_DELETE, (session_id,))
+        self._execute(_DELETE, (session_id,))
 
     def touch(self, session_id: str, ttl: int) -> None:
         now = time.time()
@@ -97,28 +105,54 @@ class SQLiteStore:
         return self._write(now, _REPLACE, (payload, now + ttl, session_id, version, now)) == 1
 
     def _write(self, now: float, statement: str, parameters: tuple[Any, ...]) -> int:
-        """Run one writing statement, in its own transaction; sweep first when due."""
-        connection = self._connection()
+        """Run one writing statement; sweep expired rows first when due."""
         # No lock: two threads that both find a sweep due only repeat a cheap delete.
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
-            self._sweep(connection, now)
-        return connection.execute(statement, parameters).rowcount
+            # One short transaction per batch, so other writers get in between.
+            while self._execute(_SWEEP, (now, SWEEP_BATCH)).rowcount == SWEEP_BATCH:
+                pass
+        return self._execute(statement, parameters).rowcount
 
-    @staticmethod
-    def _sweep(connection: sqlite3.Connection, now: float) -> None:
-        # One short transaction per batch, so other writers get in between.
-        while connection.execute(_SWEEP, (now, SWEEP_BATCH)).rowcount == SWEEP_BATCH:
-            pass
+    def _execute(self, statement: str, parameters: tuple[Any, ...]) -> sqlite3.Cursor:
+        """Run one statement, in its own transaction, on this thread's connection.
+
+        A connection that fails for any reason but a lock or a full disk is closed
+        and forgotten, and the next call opens a new one: whatever broke it (a file
+        made read-only, an I/O error) is then met afresh, and once it is fixed the
+        next request writes, without restarting the app.
+        """
+        connection = self._connection()
+        try:
+            return connection.execute(statement, parameters)
+        except sqlite3.Error as error:
+            if not _leaves_connection_sound(error):
+                self._forget()
+            raise
 
     def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        pid = os.getpid()
-        if getattr(local, "pid", None) != pid:
-            local.connection = _connect(self.path)
-            local.pid = pid
-        connection: sqlite3.Connection = local.connection
+        local, pid = self._local, os.getpid()
+        if getattr(local, "pid", None) == pid:
+            if local.writable:
+                kept: sqlite3.Connection = local.connection
+                return kept
+            # Opened while it could not write: serve one call only, so that a
+            # connection from a read-only episode never outlives it.
+            self._forget()
+        connection = _connect(self.path)
+        try:
+            _check_writable(connection)
+        except sqlite3.Error as error:
+            local.writable = _leaves_connection_sound(error)  # locked: it can write later
+        else:
+            local.writable = True
+        local.connection, local.pid = connection, pid
         return connection
+
+    def _forget(self) -> None:
+        """Close this thread's connection; the next call opens a new one."""
+        self._local.connection.close()
+        self._local.pid = None
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -129,6 +163,35 @@ def _connect(path: str) -> sqlite3.Connection:
     connection.text_factory = bytes
     connection.execute("PRAGMA synchronous = NORMAL")
     return connection
+
+
+def _check_writable(connection: sqlite3.Connection) -> None:
+    """Raise the error SQLite gives if ``connection`` cannot write.
+
+    SQLite opens a connection read-only, without a word, when it may not write the
+    file, its -wal or -shm, or their directory; only a write tells. Taking the write
+    lock and letting it go writes nothing.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute("ROLLBACK")
+
+
+def _leaves_connection_sound(error: sqlite3.Error) -> bool:
+    """Whether ``error`` only says that another connection held a lock too long, or
+    that the disk is full: the connection is sound, and writes once that passes.
+
+    Any other error may mean a connection that fails until it is reopened (opened
+    read-only, or on a file since replaced): a new one costs little, so every other
+    error drops it. A full disk keeps it: closing the last connection of a file
+    deletes its -wal and -shm, which SQLite could not create again, even to read,
+    until room is made.
+    """
+    code = getattr(error, "sqlite_errorcode", None)  # Python 3.11+
+    if code is None:
+        message = str(error)  # "database is locked", "database table is locked", "database or disk is full"
+        return message.endswith(" is full") or " is locked" in message
+    # An extended code (SQLITE_BUSY_SNAPSHOT) keeps its primary code in the low byte.
+    return code & 0xFF in _SOUND_CONNECTION_CODES
 
 
 def create_sqlite_store(path: str | os.PathLike[str]) -> SQLiteStore:
