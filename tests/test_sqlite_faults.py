@@ -24,7 +24,7 @@ from typing import NoReturn
 
 import pytest
 from conftest import SECRET
-from gunicorn_server import request, serve
+from gunicorn_server import ROOT, request, serve
 
 from wsgi_session import create_sqlite_store, sign_cookie
 from wsgi_session.record import decode_record, encode_data, encode_record
@@ -165,6 +165,46 @@ def test_a_worker_writes_again_once_the_directory_is_writable(tmp_path, unprivil
         assert after == [(200, f"{n} {worker}") for n in range(2, 2 + EPISODE)]
     assert stored_visits(db) == 1 + EPISODE
     assert "attempt to write a readonly database" in log_of_one_worker(tmp_path)
+
+
+# -- refused at start-up ---------------------------------------------------------
+
+CREATE = """
+import sys
+from wsgi_session import create_sqlite_store
+try:
+    create_sqlite_store(sys.argv[1])
+except ValueError as error:
+    print(error)
+else:
+    print("accepted")
+"""
+
+
+@pytest.mark.parametrize("read_only", ["s.sqlite3", "s.sqlite3-wal", "s.sqlite3-shm", "."])
+def test_a_file_or_directory_it_cannot_write_is_refused_at_start_up(tmp_path, unprivileged, read_only):
+    directory = tmp_path / "sessions"
+    directory.mkdir()
+    db = directory / "s.sqlite3"
+    create_sqlite_store(db)
+    target = (directory / read_only).resolve()
+    with closing(sqlite3.connect(db)) as holder:
+        holder.execute("SELECT COUNT(*) FROM wsgi_session")  # -wal and -shm exist while it is open
+        mode = target.stat().st_mode
+        target.chmod(mode & ~0o222)
+        try:
+            result = subprocess.run(
+                [*unprivileged, sys.executable, "-c", CREATE, str(db)],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+        finally:
+            target.chmod(mode)
+    assert result.stdout.startswith(f"path {str(db)!r}: "), result.stderr
+    assert f"may not write {str(target)!r}" in result.stdout
 
 
 # -- a full disk -----------------------------------------------------------------

@@ -383,3 +383,20 @@ def test_without_error_codes_the_message_tells_a_sound_connection(message, sound
     error = sqlite3.OperationalError(message)
     assert getattr(error, "sqlite_errorcode", None) is None
     assert sqlite_store_module._leaves_connection_sound(error) is sound
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database\n" * 100)
+    with pytest.raises(ValueError, match=f"path {str(path)!r}: .*file is not a database"):
+        create_sqlite_store(path)
+
+
+def test_a_database_locked_at_start_up_raises_the_lock_error(db, monkeypatch):
+    create_sqlite_store(db)
+    monkeypatch.setattr(sqlite_store_module, "BUSY_TIMEOUT", 0.05)
+    with closing(sqlite3.connect(db, isolation_level=None)) as locker:
+        locker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            create_sqlite_store(db)  # not a matter of configuration: no ValueError
+        locker.execute("ROLLBACK")

@@ -194,6 +194,21 @@ def _leaves_connection_sound(error: sqlite3.Error) -> bool:
     return code & 0xFF in _SOUND_CONNECTION_CODES
 
 
+def _unwritable(path: str) -> str | None:
+    """The first of the directory, the file, its -wal and -shm this process may not write.
+
+    The directory too, even when the three files exist: SQLite deletes -wal and
+    -shm when the last connection closes, and must create them again beside the file.
+    """
+    directory = os.path.dirname(path)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return directory
+    for name in (path, path + "-wal", path + "-shm"):
+        if os.path.lexists(name) and not os.access(name, os.W_OK):
+            return name
+    return None
+
+
 def create_sqlite_store(path: str | os.PathLike[str]) -> SQLiteStore:
     """Return a store keeping sessions in the SQLite file at ``path``, created if absent.
 
@@ -201,6 +216,10 @@ def create_sqlite_store(path: str | os.PathLike[str]) -> SQLiteStore:
     not on a network file system. The file is switched to WAL mode and the table
     ``wsgi_session`` created; the connection that does so is closed at once, so none
     is inherited by workers forked after this call.
+
+    A path that SQLite cannot use, or whose file, -wal, -shm or directory this
+    process may not write, is a ``ValueError`` naming it: started anyway, every
+    write of every worker would fail.
     """
     text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
     if not isinstance(text, str):
@@ -214,13 +233,25 @@ def create_sqlite_store(path: str | os.PathLike[str]) -> SQLiteStore:
     directory = os.path.dirname(text)
     if not os.path.isdir(directory):
         raise ValueError(f"path {text!r}: the directory {directory!r} does not exist")
-    setup = sqlite3.connect(text, timeout=BUSY_TIMEOUT, isolation_level=None)
+    unwritable = _unwritable(text)
+    if unwritable is not None:
+        raise ValueError(
+            f"path {text!r}: this process (uid {os.geteuid()}) may not write {unwritable!r}; the app's "
+            "user must be able to write the database file, its -wal and -shm files, and their directory"
+        )
     try:
-        mode = setup.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal":
-            raise ValueError(f"path {text!r}: SQLite cannot use WAL mode there (journal mode {mode!r})")
-        for statement in _SCHEMA:
-            setup.execute(statement)
-    finally:
-        setup.close()
+        setup = sqlite3.connect(text, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            mode = setup.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise ValueError(f"path {text!r}: SQLite cannot use WAL mode there (journal mode {mode!r})")
+            for statement in _SCHEMA:
+                setup.execute(statement)
+            _check_writable(setup)  # SQLite's own word, beyond what the modes say
+        finally:
+            setup.close()
+    except sqlite3.Error as error:
+        if _leaves_connection_sound(error):
+            raise  # a lock or a full disk: not a matter of configuration
+        raise ValueError(f"path {text!r}: SQLite cannot use it as a session store: {error}") from error
     return SQLiteStore(text)
