@@ -167,14 +167,50 @@ def test_expired_rows_are_swept_now_and_then_not_on_every_write(db, clock):
     assert [row[0] for row in rows(db)] == ["b", "c", "d"]
 
 
-def test_a_sweep_deletes_every_expired_row_in_batches(db, clock, monkeypatch):
+def test_a_sweep_takes_one_batch_per_write_while_batches_come_back_full(db, clock, monkeypatch):
     monkeypatch.setattr(sqlite_store_module, "SWEEP_BATCH", 2)
     store = create_sqlite_store(db)
     for name in "abcde":
         store.set(name, "x", 10)
     clock.advance(10 + sqlite_store_module.SWEEP_INTERVAL)
-    store.set("f", "y", 10)
-    assert [row[0] for row in rows(db)] == ["f"]
+    left = []
+    for name in "fghi":
+        store.set(name, "y", 1000)
+        left.append("".join(row[0] for row in rows(db)))
+    # Two full batches, then a short one (e): the backlog is gone, and the next
+    # sweep waits for the interval again.
+    assert left == ["cdef", "efg", "fgh", "fghi"]
+    store.set("j", "z", 10)
+    clock.advance(10 + sqlite_store_module.SWEEP_INTERVAL)
+    store.set("k", "z", 1000)
+    assert "".join(row[0] for row in rows(db)) == "fghik"
+
+
+def test_one_request_deletes_one_batch_of_a_large_expired_backlog(db, clock):
+    """SECURITY.md E14: a backlog of expired rows costs each request one batch at most."""
+    app = middleware(create_sqlite_store(db))
+    cookie = session_cookie(call(app)[1])  # the first write sweeps, and schedules the next sweep
+    backlog = 200_000
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.executemany(
+            "INSERT INTO wsgi_session VALUES (?, 'x', 1, ?)",
+            ((f"expired-{n}", clock.now - n) for n in range(backlog)),
+        )
+    clock.advance(sqlite_store_module.SWEEP_INTERVAL)
+
+    def expired() -> int:
+        with closing(sqlite3.connect(db)) as connection:
+            query = "SELECT COUNT(*) FROM wsgi_session WHERE expires_at <= ?"
+            count: int = connection.execute(query, (clock.now,)).fetchone()[0]
+        return count
+
+    batch = sqlite_store_module.SWEEP_BATCH
+    left = []
+    for path in ("/", "/read", "/", "/"):
+        assert call(app, path, cookie)[0] == "200 OK"
+        left.append(expired())
+    # Each writing request took one batch; the one that only read took none.
+    assert left == [backlog - batch, backlog - batch, backlog - 2 * batch, backlog - 3 * batch]
 
 
 @pytest.mark.parametrize(

@@ -29,9 +29,10 @@ from .store import StoredSession
 
 #: Seconds a write waits for another process's write to finish before it fails.
 BUSY_TIMEOUT = 5.0
-#: Expired rows are deleted by the first write after this many seconds.
+#: Expired rows are deleted by the first write after this many seconds, and by
+#: every write after it while each finds a full batch.
 SWEEP_INTERVAL = 60.0
-#: Rows deleted per statement of a sweep, so that it never blocks other writers long.
+#: Expired rows one write deletes at most: the most a sweep adds to a request.
 SWEEP_BATCH = 500
 
 #: SQLite's result codes for a lock held too long by another connection, and for a
@@ -105,13 +106,14 @@ class SQLiteStore:
         return self._write(now, _REPLACE, (payload, now + ttl, session_id, version, now)) == 1
 
     def _write(self, now: float, statement: str, parameters: tuple[Any, ...]) -> int:
-        """Run one writing statement; sweep expired rows first when due."""
-        # No lock: two threads that both find a sweep due only repeat a cheap delete.
+        """Run one writing statement; first delete one batch of expired rows when due."""
+        # No lock: two threads that both find a sweep due only delete two batches.
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
-            # One short transaction per batch, so other writers get in between.
-            while self._execute(_SWEEP, (now, SWEEP_BATCH)).rowcount == SWEEP_BATCH:
-                pass
+            if self._execute(_SWEEP, (now, SWEEP_BATCH)).rowcount == SWEEP_BATCH:
+                # More may be waiting: the next write takes the next batch, so that
+                # a backlog drains over many requests and none pays for all of it.
+                self._next_sweep = now
         return self._execute(statement, parameters).rowcount
 
     def _execute(self, statement: str, parameters: tuple[Any, ...]) -> sqlite3.Cursor:
