@@ -285,6 +285,16 @@ def test_sessions_survive_a_restart_of_the_app(db):
     assert call(restarted, "/read", cookie)[2] == "{'visits': 1}"
 
 
+def test_emptying_the_table_logs_everyone_out_while_the_app_runs(db):
+    app = middleware(create_sqlite_store(db))
+    cookies = [session_cookie(call(app)[1]) for _ in range(3)]
+    raw_update(db, "DELETE FROM wsgi_session")  # the README's command, past the store
+    for cookie in cookies:
+        status, headers, body = call(app, cookie=cookie)
+        assert (status, body) == ("200 OK", "1")
+        assert session_cookie(headers) != cookie
+
+
 def test_a_session_past_its_max_age_is_gone(db, clock):
     app = middleware(create_sqlite_store(db), max_age=100)
     cookie = session_cookie(call(app)[1])

@@ -6,9 +6,10 @@ go on while one writer commits. Every write is a single SQL statement, so it is
 atomic on its own: the compare-and-set is an ``UPDATE ... WHERE version = ?``.
 
 Durability: the file runs in WAL mode with ``synchronous=NORMAL``, so a commit does
-not wait for the disk. A committed session survives the app crashing or being
-restarted; a power cut or an operating-system crash may undo the last moments of
-writes, but never corrupts the file.
+not wait for the disk; the disk is flushed at checkpoints, run by the commit that
+leaves the log over 1,000 pages, inside its request. A committed session survives
+the app crashing or being restarted; a power cut or an operating-system crash may
+undo the writes since the last checkpoint, but never corrupts the file.
 
 Faults: a connection that fails for any reason but a lock or a full disk is closed,
 and the next call opens a new one, so that the app writes again as soon as the
