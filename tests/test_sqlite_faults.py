@@ -75,7 +75,8 @@ def seed(db: Path, visits: int) -> str:
     payload = encode_record(time.time(), encode_data({"visits": visits}))
     with closing(sqlite3.connect(db)) as connection, connection:
         connection.execute(
-            "INSERT INTO wsgi_session VALUES (?, ?, 1, ?)", (session_id, payload, time.time() + 3600)
+            "INSERT INTO wsgi_session (id, payload, version, expires_at) VALUES (?, ?, 1, ?)",
+            (session_id, payload, time.time() + 3600),
         )
     return "session=" + sign_cookie(session_id, SECRET)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import Any, Callable
@@ -193,7 +194,7 @@ def test_one_request_deletes_one_batch_of_a_large_expired_backlog(db, clock):
     backlog = 200_000
     with closing(sqlite3.connect(db)) as connection, connection:
         connection.executemany(
-            "INSERT INTO wsgi_session VALUES (?, 'x', 1, ?)",
+            "INSERT INTO wsgi_session (id, payload, version, expires_at) VALUES (?, 'x', 1, ?)",
             ((f"expired-{n}", clock.now - n) for n in range(backlog)),
         )
     clock.advance(sqlite_store_module.SWEEP_INTERVAL)
@@ -237,6 +238,35 @@ def test_a_relative_path_is_fixed_at_creation(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path / "elsewhere")
     store.set("a", "one", 60)
     assert [row[0] for row in rows(tmp_path / "sessions.sqlite3")] == ["a"]
+
+
+VERSION_0_1_SCHEMA = (
+    """CREATE TABLE wsgi_session (
+        id TEXT PRIMARY KEY,
+        payload TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    )""",
+    "CREATE INDEX wsgi_session_expires_at ON wsgi_session (expires_at)",
+)
+
+
+def test_a_file_written_by_version_0_1_gains_the_user_columns_and_keeps_its_sessions(db):
+    with closing(sqlite3.connect(db)) as connection, connection:
+        for statement in VERSION_0_1_SCHEMA:
+            connection.execute(statement)
+        connection.execute("INSERT INTO wsgi_session VALUES ('a', 'old', 7, 1e12)")
+    # Workers starting together: only one of them adds the columns.
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: create_sqlite_store(db), range(4)))
+    with closing(sqlite3.connect(db)) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(wsgi_session)")]
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(wsgi_session)")}
+    assert columns == ["id", "payload", "version", "expires_at", "user_id", "user_entry"]
+    assert "wsgi_session_user_id" in indexes
+    stored = stores[0].get("a")
+    assert stored is not None and (bytes(stored.payload), stored.version) == (b"old", 7)
+    assert stores[1].compare_and_set("a", 7, "new", 60)
 
 
 def test_the_file_is_in_wal_mode(db):

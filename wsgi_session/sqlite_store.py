@@ -40,14 +40,19 @@ SWEEP_BATCH = 500
 #: full disk: the same connection writes again once the lock is free or room is made.
 _SOUND_CONNECTION_CODES = (5, 6, 13)  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS wsgi_session (
-        id TEXT PRIMARY KEY,
-        payload TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        expires_at REAL NOT NULL
-    )""",
+_TABLE = """CREATE TABLE IF NOT EXISTS wsgi_session (
+    id TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    user_id TEXT,
+    user_entry TEXT
+)"""
+# Columns a file written by an older version lacks, added at start-up.
+_ADDED_COLUMNS = {"user_id": "TEXT", "user_entry": "TEXT"}
+_INDEXES = (
     "CREATE INDEX IF NOT EXISTS wsgi_session_expires_at ON wsgi_session (expires_at)",
+    "CREATE INDEX IF NOT EXISTS wsgi_session_user_id ON wsgi_session (user_id)",
 )
 _GET = "SELECT payload, version FROM wsgi_session WHERE id = ? AND expires_at > ?"
 _COUNT = "SELECT COUNT(*) FROM wsgi_session WHERE expires_at > ?"
@@ -212,13 +217,31 @@ def _unwritable(path: str) -> str | None:
     return None
 
 
+def _create_schema(connection: sqlite3.Connection) -> None:
+    """Create the table and its indexes, or add what a file of an older version lacks.
+
+    All under the write lock, so that workers starting together never both add a
+    column; taking it is also SQLite's own word that this process can write.
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    connection.execute(_TABLE)
+    present = {row[1] for row in connection.execute("PRAGMA table_info(wsgi_session)")}
+    for column, kind in _ADDED_COLUMNS.items():
+        if column not in present:
+            connection.execute(f"ALTER TABLE wsgi_session ADD COLUMN {column} {kind}")
+    for index in _INDEXES:
+        connection.execute(index)
+    connection.execute("COMMIT")
+
+
 def create_sqlite_store(path: str | os.PathLike[str]) -> SQLiteStore:
     """Return a store keeping sessions in the SQLite file at ``path``, created if absent.
 
     Safe for many threads and many processes on one machine (gunicorn workers), but
     not on a network file system. The file is switched to WAL mode and the table
-    ``wsgi_session`` created; the connection that does so is closed at once, so none
-    is inherited by workers forked after this call.
+    ``wsgi_session`` created (a file written by version 0.1 gains the columns of the
+    user index); the connection that does so is closed at once, so none is inherited
+    by workers forked after this call.
 
     A path that SQLite cannot use, or whose file, -wal, -shm or directory this
     process may not write, is a ``ValueError`` naming it: started anyway, every
@@ -248,9 +271,7 @@ def create_sqlite_store(path: str | os.PathLike[str]) -> SQLiteStore:
             mode = setup.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise ValueError(f"path {text!r}: SQLite cannot use WAL mode there (journal mode {mode!r})")
-            for statement in _SCHEMA:
-                setup.execute(statement)
-            _check_writable(setup)  # SQLite's own word, beyond what the modes say
+            _create_schema(setup)
         finally:
             setup.close()
     except sqlite3.Error as error:
