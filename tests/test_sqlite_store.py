@@ -214,6 +214,104 @@ def test_one_request_deletes_one_batch_of_a_large_expired_backlog(db, clock):
     assert left == [backlog - batch, backlog - batch, backlog - 2 * batch, backlog - 3 * batch]
 
 
+# -- the user index ---------------------------------------------------------------
+
+
+def listed(store: Any, user_id: str) -> dict[str, tuple[bytes, bytes | None]]:
+    """A user's sessions: each ID's entry and stored payload."""
+    return {
+        session_id: (bytes(entry), None if stored is None else bytes(stored.payload))
+        for session_id, entry, stored, _ in store.user_sessions(user_id)
+    }
+
+
+def test_a_user_lists_the_sessions_bound_to_them_with_entry_session_and_expiry(db, clock):
+    store = create_sqlite_store(db)
+    for session_id in ("a", "b", "c"):
+        store.set(session_id, f"data {session_id}", 60)
+    assert store.add_user_session("alice", "a", '{"ua": "one"}') == 1
+    assert store.add_user_session("alice", "b", '{"ua": "two"}') == 2
+    assert store.add_user_session("bob", "c", "{}") == 1
+    assert listed(store, "alice") == {"a": (b'{"ua": "one"}', b"data a"), "b": (b'{"ua": "two"}', b"data b")}
+    [(session_id, _, stored, expires_at)] = store.user_sessions("bob")
+    assert (session_id, expires_at) == ("c", clock.now + 60)
+    assert stored == store.get("c")
+    assert store.user_sessions("carol") == []
+
+
+def test_a_session_deleted_or_expired_takes_its_entry_with_it(db, clock):
+    store = create_sqlite_store(db)
+    store.set("short", "x", 10)
+    for session_id in ("long", "deleted"):
+        store.set(session_id, "x", 1000)
+    for session_id in ("short", "long", "deleted"):
+        store.add_user_session("alice", session_id, "{}")
+    store.delete("deleted")
+    clock.advance(10)
+    assert set(listed(store, "alice")) == {"long"}
+    store.set("new", "x", 1000)
+    assert store.add_user_session("alice", "new", "{}") == 2
+
+
+def test_only_a_live_session_is_bound(db, clock):
+    store = create_sqlite_store(db)
+    assert store.add_user_session("alice", "never-written", "{}") == 0
+    store.set("gone", "x", 10)
+    clock.advance(10)
+    assert store.add_user_session("alice", "gone", "{}") == 0
+    assert store.user_sessions("alice") == []
+
+
+def test_writes_of_the_session_keep_its_binding_and_a_new_binding_moves_it(db):
+    store = create_sqlite_store(db)
+    store.set("a", "one", 60)
+    store.add_user_session("alice", "a", "{}")
+    assert store.compare_and_set("a", store.get("a").version, "two", 60)
+    store.touch("a", 60)
+    assert listed(store, "alice") == {"a": (b"{}", b"two")}
+    assert store.add_user_session("bob", "a", '{"again": 1}') == 1
+    assert store.user_sessions("alice") == []
+    assert listed(store, "bob") == {"a": (b'{"again": 1}', b"two")}
+
+
+def test_removing_sessions_unbinds_only_those_of_that_user_and_keeps_the_sessions(db):
+    store = create_sqlite_store(db)
+    ids = [f"s{n}" for n in range(1200)]  # more than one statement's worth
+    with closing(sqlite3.connect(db)) as connection, connection:
+        connection.executemany(
+            "INSERT INTO wsgi_session VALUES (?, 'x', 1, 1e12, 'alice', '{}')", ((i,) for i in ids)
+        )
+    store.set("bobs", "x", 60)
+    store.add_user_session("bob", "bobs", "{}")
+    if hasattr(sqlite3.Connection, "setlimit"):  # Python 3.11+
+        # At most 999 parameters to a statement, as before SQLite 3.32.
+        store._connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    store.remove_user_sessions("alice", [*ids[:1100], "bobs"])
+    assert set(listed(store, "alice")) == set(ids[1100:])
+    assert set(listed(store, "bob")) == {"bobs"}
+    assert store.get("s0") is not None
+    store.remove_user_sessions("alice", [])
+    assert len(store.user_sessions("alice")) == 100
+
+
+def test_a_bound_row_with_a_foreign_version_lists_no_stored_session(db):
+    store = create_sqlite_store(db)
+    store.set("a", "x", 60)
+    store.add_user_session("alice", "a", "{}")
+    raw_update(db, "UPDATE wsgi_session SET version = 'x'")
+    [(session_id, entry, stored, _)] = store.user_sessions("alice")
+    assert (session_id, bytes(entry), stored) == ("a", b"{}", None)
+
+
+def test_listing_a_user_uses_the_index_not_a_scan(db):
+    create_sqlite_store(db)
+    with closing(sqlite3.connect(db)) as connection:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN " + sqlite_store_module._USER_SESSIONS, ("alice", 0)
+        ).fetchall()
+    assert "USING INDEX wsgi_session_user_id" in " ".join(str(row[-1]) for row in plan)
+
+
 @pytest.mark.parametrize(
     "path, message",
     [

@@ -23,10 +23,14 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Hashable
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import Any, Optional, Union
 
 from .store import StoredSession
+
+#: One entry of a user's index: the session ID, the entry it was listed with, the
+#: stored session (``None`` if it is not one), and its expiry in epoch seconds.
+UserSession = tuple[str, Union[str, bytes], Optional[StoredSession], Optional[float]]
 
 #: Seconds a write waits for another process's write to finish before it fails.
 BUSY_TIMEOUT = 5.0
@@ -66,6 +70,14 @@ _REPLACE = """UPDATE wsgi_session SET payload = ?, version = version + 1, expire
 _DELETE_VERSION = "DELETE FROM wsgi_session WHERE id = ? AND version = ? AND expires_at > ?"
 _SWEEP = """DELETE FROM wsgi_session WHERE id IN
     (SELECT id FROM wsgi_session WHERE expires_at <= ? LIMIT ?)"""
+_BIND_USER = "UPDATE wsgi_session SET user_id = ?, user_entry = ? WHERE id = ? AND expires_at > ?"
+_COUNT_USER = "SELECT COUNT(*) FROM wsgi_session WHERE user_id = ? AND expires_at > ?"
+_UNBIND_USER = "UPDATE wsgi_session SET user_id = NULL, user_entry = NULL WHERE user_id = ? AND id IN"
+_USER_SESSIONS = """SELECT id, user_entry, payload, version, expires_at FROM wsgi_session
+    WHERE user_id = ? AND expires_at > ?"""
+# Session IDs per statement that unbinds them: under SQLite's oldest limit of 999
+# parameters to a statement.
+_IDS_PER_STATEMENT = 500
 
 
 class SQLiteStore:
@@ -110,6 +122,45 @@ class SQLiteStore:
         if payload is None:
             return self._write(now, _DELETE_VERSION, (session_id, version, now)) == 1
         return self._write(now, _REPLACE, (payload, now + ttl, session_id, version, now)) == 1
+
+    # -- the user index: the sessions of each user, found without a scan ------
+
+    def add_user_session(self, user_id: str, session_id: str, entry: str) -> int:
+        """Bind the live session ``session_id`` to ``user_id``, to be listed with ``entry``.
+
+        Returns how many live sessions the user now has. The binding is kept on the
+        session's row: it goes with the row when the session is deleted, expires or
+        is written anew by :meth:`set`, and a session without a live row (not yet
+        written, or gone) is bound to no one.
+        """
+        now = time.time()
+        self._execute(_BIND_USER, (user_id, entry, session_id, now))
+        count: int = self._execute(_COUNT_USER, (user_id, now)).fetchone()[0]
+        return count
+
+    def remove_user_sessions(self, user_id: str, session_ids: Sequence[str]) -> None:
+        """Unbind these sessions from ``user_id``; the sessions themselves stay."""
+        for start in range(0, len(session_ids), _IDS_PER_STATEMENT):
+            chunk = session_ids[start : start + _IDS_PER_STATEMENT]
+            marks = ", ".join("?" * len(chunk))
+            self._execute(f"{_UNBIND_USER} ({marks})", (user_id, *chunk))
+
+    def user_sessions(self, user_id: str) -> list[UserSession]:
+        """The live sessions bound to ``user_id``: ID, entry, stored session, expiry.
+
+        A row whose version this store never wrote lists no stored session, as
+        :meth:`get` reads none.
+        """
+        rows = self._execute(_USER_SESSIONS, (user_id, time.time())).fetchall()
+        return [
+            (
+                session_id.decode(errors="replace"),  # bytes, as every text column here
+                entry,
+                StoredSession(payload, version) if isinstance(version, int) else None,
+                expires_at,
+            )
+            for session_id, entry, payload, version, expires_at in rows
+        ]
 
     def _write(self, now: float, statement: str, parameters: tuple[Any, ...]) -> int:
         """Run one writing statement; first delete one batch of expired rows when due."""
