@@ -101,6 +101,31 @@ def visits(port: int, cookie: str, count: int, path: str = "/") -> list[tuple[in
     return [(status, body) for status, _, body in (request(port, "GET", path, cookie) for _ in range(count))]
 
 
+def writes_fail_and_reads_go_on(port: int, cookie: str, stored: int) -> str:
+    """During a fault: EPISODE writes fail, a read sees the ``stored`` visits. Returns
+    the worker's pid.
+    """
+    failed = visits(port, cookie, EPISODE)
+    assert [status for status, _ in failed] == [500] * EPISODE
+    [(status, body)] = visits(port, cookie, 1, "/read")
+    assert status == 200 and body.split()[0] == str(stored)
+    return body.split()[1]
+
+
+def writes_count_on(port: int, cookie: str, worker: str | None, stored: int) -> None:
+    """After a fault: EPISODE writes count on from ``stored``, all in ``worker`` if named."""
+    after = visits(port, cookie, EPISODE)
+    worker = worker or after[0][1].split()[1]
+    assert after == [(200, f"{n} {worker}") for n in range(stored + 1, stored + 1 + EPISODE)]
+
+
+def kept_every_acknowledged_visit(db: Path, tmp_path: Path) -> None:
+    """After a read-only episode: the seeded visit and EPISODE acknowledged ones are
+    stored, no more; SQLite's error is in the log of the one worker."""
+    assert stored_visits(db) == 1 + EPISODE
+    assert "attempt to write a readonly database" in log_of_one_worker(tmp_path)
+
+
 # -- read-only files -------------------------------------------------------------
 
 
@@ -110,12 +135,9 @@ def test_a_worker_writes_again_once_the_database_file_is_writable(tmp_path, unpr
     wal, shm = Path(f"{db}-wal"), Path(f"{db}-shm")
     with serve(APP, tmp_path, OPTIONS, app_env(db), unprivileged) as port:
         db.chmod(0o444)
-        failed = visits(port, cookie, EPISODE)
-        assert [status for status, _ in failed] == [500] * EPISODE
-        # Reads go on, on a connection opened read-only that must not outlive the fault.
-        [(status, body)] = visits(port, cookie, 1, "/read")
-        assert status == 200 and body.split()[0] == "1"
-        worker = body.split()[1]
+        # The read leaves the worker a connection opened read-only, which must not
+        # outlive the fault.
+        worker = writes_fail_and_reads_go_on(port, cookie, stored=1)
         # Opened while the file was read-only, the worker's connections created -wal
         # and -shm with the file's mode then: fixing the file alone is not enough.
         assert wal.stat().st_mode & 0o777 == shm.stat().st_mode & 0o777 == 0o444
@@ -124,9 +146,8 @@ def test_a_worker_writes_again_once_the_database_file_is_writable(tmp_path, unpr
         for path in (db, wal, shm):
             if path.exists():
                 path.chmod(0o644)
-        assert visits(port, cookie, EPISODE) == [(200, f"{n} {worker}") for n in range(2, 2 + EPISODE)]
-    assert stored_visits(db) == 1 + EPISODE
-    assert "attempt to write a readonly database" in log_of_one_worker(tmp_path)
+        writes_count_on(port, cookie, worker, stored=1)
+    kept_every_acknowledged_visit(db, tmp_path)
 
 
 def test_a_worker_writes_again_once_wal_and_shm_are_writable(tmp_path, unprivileged):
@@ -138,16 +159,11 @@ def test_a_worker_writes_again_once_wal_and_shm_are_writable(tmp_path, unprivile
         holder.execute("SELECT COUNT(*) FROM wsgi_session")  # -wal and -shm exist while it is open
         wal.chmod(0o444)
         shm.chmod(0o444)
-        failed = visits(port, cookie, EPISODE)
-        assert [status for status, _ in failed] == [500] * EPISODE
-        [(status, body)] = visits(port, cookie, 1, "/read")
-        assert status == 200 and body.split()[0] == "1"
-        worker = body.split()[1]
+        worker = writes_fail_and_reads_go_on(port, cookie, stored=1)
         wal.chmod(0o644)
         shm.chmod(0o644)
-        assert visits(port, cookie, EPISODE) == [(200, f"{n} {worker}") for n in range(2, 2 + EPISODE)]
-    assert stored_visits(db) == 1 + EPISODE
-    assert "attempt to write a readonly database" in log_of_one_worker(tmp_path)
+        writes_count_on(port, cookie, worker, stored=1)
+    kept_every_acknowledged_visit(db, tmp_path)
 
 
 def test_a_worker_writes_again_once_the_directory_is_writable(tmp_path, unprivileged):
@@ -161,11 +177,8 @@ def test_a_worker_writes_again_once_the_directory_is_writable(tmp_path, unprivil
         failed = visits(port, cookie, EPISODE) + visits(port, cookie, 1, "/read")
         assert [status for status, _ in failed] == [500] * (EPISODE + 1)
         directory.chmod(0o755)
-        after = visits(port, cookie, EPISODE)
-        worker = after[0][1].split()[1]
-        assert after == [(200, f"{n} {worker}") for n in range(2, 2 + EPISODE)]
-    assert stored_visits(db) == 1 + EPISODE
-    assert "attempt to write a readonly database" in log_of_one_worker(tmp_path)
+        writes_count_on(port, cookie, None, stored=1)
+    kept_every_acknowledged_visit(db, tmp_path)
 
 
 # -- refused at start-up ---------------------------------------------------------
@@ -255,9 +268,7 @@ def test_a_worker_writes_again_once_the_disk_has_room(tmp_path, own_tmpfs):
         # The worker's own view of the directory: the tmpfs mounted over it.
         seen = Path(f"/proc/{worker}/root") / disk.relative_to("/")
         fill(seen)
-        failed = visits(port, cookie, EPISODE)
-        assert [status for status, _ in failed] == [500] * EPISODE
-        assert visits(port, cookie, 1, "/read") == [(200, f"3 {worker}")]
+        assert writes_fail_and_reads_go_on(port, cookie, stored=3) == worker
         (seen / "filler").unlink()
-        assert visits(port, cookie, EPISODE) == [(200, f"{n} {worker}") for n in range(4, 4 + EPISODE)]
+        writes_count_on(port, cookie, worker, stored=3)
     assert "database or disk is full" in log_of_one_worker(tmp_path)
