@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,10 +30,14 @@ def control_socket_off() -> list[str]:
 
 
 @contextmanager
-def serve(app: str, tmp_path: Path, options: list[str], env: dict[str, str]) -> Iterator[int]:
+def serve(
+    app: str, tmp_path: Path, options: list[str], env: dict[str, str], wrapper: Sequence[str] = ()
+) -> Iterator[int]:
     """Run ``gunicorn options app`` from the repository root; yield its port; always stop it.
 
     ``env`` is added to this environment, less the example's own settings (SESSION_*).
+    ``wrapper`` is a command that runs gunicorn for the test, as ``setpriv ...`` does;
+    it must exec it, so that stopping the process stops gunicorn.
     """
     port = free_port()
     log_path = tmp_path / "gunicorn.log"
@@ -41,7 +45,7 @@ def serve(app: str, tmp_path: Path, options: list[str], env: dict[str, str]) -> 
     outside = {name: value for name, value in os.environ.items() if not name.startswith("SESSION_")}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*command, *control_socket_off(), app],
+            [*wrapper, *command, *control_socket_off(), app],
             cwd=ROOT,
             env={**outside, "PYTHONPATH": str(ROOT), **env},
             stdout=log,
