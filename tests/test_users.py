@@ -19,6 +19,7 @@ from wsgi_session import (
     SessionMiddleware,
     create_memory_store,
     create_postgres_store,
+    create_sqlite_store,
     destroy_session,
     get_session,
     list_sessions,
@@ -33,11 +34,15 @@ from wsgi_session.signing import new_session_id
 Environ = dict[str, Any]
 
 
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def users_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     """Each shipped store: each keeps an index of sessions by user."""
+    if request.param == "sqlite":
+        return create_sqlite_store(tmp_path / "sessions.sqlite3")
     if request.param == "postgres":
-        return request.getfixturevalue("close_after")(create_postgres_store(request.getfixturevalue("postgres_url")))
+        return request.getfixturevalue("close_after")(
+            create_postgres_store(request.getfixturevalue("postgres_url"))
+        )
     return create_memory_store()
 
 

@@ -23,14 +23,10 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Hashable, Sequence
-from typing import Any, Optional, Union
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any
 
-from .store import StoredSession
-
-#: One entry of a user's index: the session ID, the entry it was listed with, the
-#: stored session (``None`` if it is not one), and its expiry in epoch seconds.
-UserSession = tuple[str, Union[str, bytes], Optional[StoredSession], Optional[float]]
+from .store import StoredSession, UserSession
 
 #: Seconds a write waits for another process's write to finish before it fails.
 BUSY_TIMEOUT = 5.0
@@ -59,6 +55,7 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS wsgi_session_user_id ON wsgi_session (user_id)",
 )
 _GET = "SELECT payload, version FROM wsgi_session WHERE id = ? AND expires_at > ?"
+_EXPIRES_AT = "SELECT expires_at FROM wsgi_session WHERE id = ? AND expires_at > ?"
 _COUNT = "SELECT COUNT(*) FROM wsgi_session WHERE expires_at > ?"
 # An unconditional write takes a random version, so that an ID deleted and written
 # again never repeats a version a reader may still hold; a compare-and-set adds one.
@@ -153,7 +150,7 @@ class SQLiteStore:
         """
         rows = self._execute(_USER_SESSIONS, (user_id, time.time())).fetchall()
         return [
-            (
+            UserSession(
                 session_id.decode(errors="replace"),  # bytes, as every text column here
                 entry,
                 StoredSession(payload, version) if isinstance(version, int) else None,
@@ -161,6 +158,21 @@ class SQLiteStore:
             )
             for session_id, entry, payload, version, expires_at in rows
         ]
+
+    # -- for the command line ---------------------------------------------------
+
+    def expires_at(self, session_id: str) -> float | None:
+        """When the live session ``session_id`` expires, in seconds since the epoch."""
+        row = self._execute(_EXPIRES_AT, (session_id, time.time())).fetchone()
+        return None if row is None else float(row[0])
+
+    def purge_expired(self) -> Iterator[int]:
+        """Delete every expired row, one batch per statement; yield each batch's count."""
+        while True:
+            deleted = self._execute(_SWEEP, (time.time(), SWEEP_BATCH)).rowcount
+            yield deleted
+            if deleted < SWEEP_BATCH:
+                return
 
     def _write(self, now: float, statement: str, parameters: tuple[Any, ...]) -> int:
         """Run one writing statement; first delete one batch of expired rows when due."""
