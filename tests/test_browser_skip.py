@@ -30,12 +30,12 @@ def run_without_chromium(tmp_path: Path, **env: str) -> subprocess.CompletedProc
 def test_missing_chromium_skips_every_browser_test(tmp_path):
     result = run_without_chromium(tmp_path)
     assert result.returncode == 0, result.stdout
-    assert "4 skipped" in result.stdout and MISSING in result.stdout, result.stdout
+    assert "5 skipped" in result.stdout and MISSING in result.stdout, result.stdout
     assert "apt-get install chromium chromium-driver" in MISSING
 
 
 def test_missing_chromium_fails_when_required(tmp_path):
     result = run_without_chromium(tmp_path, WSGI_SESSION_REQUIRE_BROWSER="1")
     assert result.returncode == 1, result.stdout
-    assert "4 errors" in result.stdout, result.stdout  # each test's fixture fails
+    assert "5 errors" in result.stdout, result.stdout  # each test's fixture fails
     assert "are required here" in result.stdout
