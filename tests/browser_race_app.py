@@ -1,20 +1,23 @@
 """A page whose own requests race its login, for tests/test_browser_race.py.
 
-``GET /race?trial=N`` starts an anonymous session and serves a page whose ``race()``
-fires ``fetch`` calls at ``/bump`` (credentials included) before and while it posts
-the login form into an iframe, as a single-page app's API calls overlap its login.
-The server holds the login, and each bump as long as the page asks, so that bumps
-sent with the old cookie are answered after the login's response has brought the
-new one. ``lateResponse()`` sends one bump whose write lands before the login's,
-and whose response reaches the browser after the login's.
+``GET /race?trial=N`` starts an anonymous session and serves a page whose scripts
+send ``fetch`` calls to ``/bump`` (credentials included) around a login form posted
+into an iframe, as a single-page app's API calls overlap its login:
 
-``POST /login`` regenerates the session and sets the user; ``/bump`` counts, keeps a
-CSRF-like token and queues a flash (three updates of the session); ``/whoami`` only
-reads. Each login and bump appends a line to the file ``RACE_LOG``: its trial, the
-session cookie it carried, and when it was answered.
+- ``race()``: 5 calls answered before the login, then 5 sent with it, while the
+  server holds the login. Those 5 carry the old cookie; the server lets them touch
+  the session only once the login's response has left, so each is answered after
+  it: the race the regenerate window is for, on every trial.
+- ``lateResponse()``: 1 call written back before the login's regenerate, whose
+  response (with the cookie every update re-sends) leaves 0.3 s after the login's.
 
-Settings from the environment: ``SESSION_SECRET``, ``RACE_DB`` (the SQLite store the
-workers share), ``RACE_WINDOW`` (``regenerate_window``) and ``RACE_LOG``.
+The order is kept by the server, not by timing: a request waits for the other's
+signal, a file in ``RACE_DIR`` that any worker can see. Each login and call also
+appends a line to ``RACE_DIR/race.log``: its trial, the session cookie it carried,
+and when it was answered. ``/whoami`` only reads.
+
+Settings from the environment: ``SESSION_SECRET``, ``RACE_DIR``, ``RACE_DB`` (the
+SQLite store the workers share) and ``RACE_WINDOW`` (``regenerate_window``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
 
 from werkzeug.http import parse_cookie
@@ -39,50 +43,49 @@ from wsgi_session import (
 
 #: Seconds the server holds a login before it regenerates: checking a password takes a while.
 LOGIN_HOLD = 0.2
+#: Seconds a call waits, once the login's response has left, before it touches the session.
+AFTER_LOGIN = 0.05
+#: Seconds a late call's response leaves after the login's.
+LATE = 0.3
+#: Longest wait for a signal: a trial whose order broke fails, it never hangs.
+SIGNAL_TIMEOUT = 10.0
 
 PAGE = """<!doctype html>
 <title>A login that races its page's requests</title>
 <form method="post" action="/login?trial={trial}" target="login"><input name="user" value="ada"></form>
 <iframe name="login"></iframe>
 <script>
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// An API call of the page that updates the session. The server holds it for ``hold``
-// ms before it touches the session, and ``linger`` ms more before its response leaves.
-// Each has a URL of its own: Chromium's cache would send calls to one URL one by one.
+// An API call of the page that updates the session. Each has a URL of its own:
+// Chromium's cache would send calls to one URL one after another.
 let sent = 0;
-function bump(hold, linger = 0) {{
-  const url = `/bump?trial={trial}&i=${{sent++}}&hold=${{hold}}&linger=${{linger}}`;
+function bump(query = "") {{
+  const url = `/bump?trial={trial}&i=${{sent++}}${{query}}`;
   return fetch(url, {{credentials: "same-origin", cache: "no-store"}}).then((response) => response.status);
 }}
 
 // Post the login form into the iframe; resolve once the page it leads to has loaded.
-function logIn() {{
+function logIn(query = "") {{
   const frame = document.querySelector("iframe");
   const loaded = new Promise((resolve) => frame.addEventListener("load", resolve, {{once: true}}));
+  document.forms[0].action += query;
   document.forms[0].submit();
   return loaded;
 }}
 
-// Three calls answered before the login, then nine sent while it is on its way: those
-// carry the old cookie and are answered after the login's response.
+// Five calls in flight at most with the login: Chromium opens 6 connections to a
+// host, and calls the server holds for the login must leave the login one.
 async function race() {{
-  const bumps = [bump(50), bump(50), bump(50)];
+  const before = await Promise.all([1, 2, 3, 4, 5].map(() => bump()));
   const loggedIn = logIn();
-  for (let i = 0; i < 9; i++) {{
-    await pause(20);
-    bumps.push(bump(300));
-  }}
-  const statuses = await Promise.all(bumps);
+  const during = [1, 2, 3, 4, 5].map(() => bump("&after=login"));
+  const statuses = [...before, ...(await Promise.all(during))];
   await loggedIn;
   return statuses;
 }}
 
-// One call written back before the login regenerates, whose response (with the old
-// cookie, as every update sends its cookie) reaches the browser after the login's.
 async function lateResponse() {{
-  const late = bump(0, 500);
-  await logIn();
+  const late = bump("&late=1");
+  await logIn("&after=written");
   return [await late];
 }}
 </script>
@@ -91,33 +94,34 @@ async function lateResponse() {{
 
 def page(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes] | Iterator[bytes]:
     request = Request(environ)
-    trial = int(request.args.get("trial", "0"))
+    trial = request.args.get("trial", "0")
     if request.path == "/race":
         update_session(environ, lambda s: {"visits": s.get("visits", 0) + 1})
         return answer(start_response, "text/html", PAGE.format(trial=trial))
     if request.path == "/login" and request.method == "POST":
+        if "after" in request.args:
+            wait_for(trial, request.args["after"])
         time.sleep(LOGIN_HOLD)
         user = request.form.get("user", "guest")
         regenerate_session(environ)
         update_session(environ, lambda s: {"user": user})
         start_response("303 See Other", [("Location", "/whoami"), ("Content-Type", "text/plain")])
         log(environ, trial, "login")
-        return [b""]
+        return sent_then_signal(trial, "login")
     if request.path == "/bump":
-        time.sleep(int(request.args["hold"]) / 1000)
+        if "after" in request.args:
+            wait_for(trial, request.args["after"])
+            time.sleep(AFTER_LOGIN)
         update_session(environ, bump)
         start_response("200 OK", [("Content-Type", "text/plain")])  # the write-back happens here
-        return lingering(environ, trial, int(request.args["linger"]) / 1000)
+        if "late" in request.args:
+            signal(trial, "written")
+            return late_body(environ, trial)
+        log(environ, trial, "bump")
+        return [b"bumped"]
     if request.path == "/whoami":
         return answer(start_response, "text/plain", (get_session(environ) or {}).get("user", "anonymous"))
     return answer(start_response, "text/plain", "not found", "404 Not Found")
-
-
-def lingering(environ: dict[str, Any], trial: int, seconds: float) -> Iterator[bytes]:
-    """The body of a bump: the headers, and their cookie, leave with it, ``seconds`` late."""
-    time.sleep(seconds)
-    log(environ, trial, "bump")
-    yield b"bumped"
 
 
 def bump(session: dict[str, Any]) -> dict[str, Any]:
@@ -129,16 +133,41 @@ def bump(session: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def sent_then_signal(trial: str, name: str) -> Iterator[bytes]:
+    """An empty body that signals ``name`` once the headers, and their cookie, have left."""
+    yield b""  # gunicorn sends the headers before the first item, even an empty one
+    signal(trial, name)
+
+
+def late_body(environ: dict[str, Any], trial: str) -> Iterator[bytes]:
+    """The body of a late call: its headers, and their cookie, leave with it."""
+    wait_for(trial, "login")
+    time.sleep(LATE)
+    log(environ, trial, "bump")
+    yield b"bumped"
+
+
 def answer(start_response: Callable[..., Any], kind: str, body: str, status: str = "200 OK") -> list[bytes]:
     start_response(status, [("Content-Type", f"{kind}; charset=utf-8")])
     return [body.encode()]
 
 
-def log(environ: dict[str, Any], trial: int, kind: str) -> None:
-    """Record what a request carried, once its response (and the write-back) is done."""
+def signal(trial: str, name: str) -> None:
+    (Path(os.environ["RACE_DIR"]) / f"{int(trial)}-{name}").touch()
+
+
+def wait_for(trial: str, name: str) -> None:
+    path = Path(os.environ["RACE_DIR"]) / f"{int(trial)}-{name}"
+    deadline = time.monotonic() + SIGNAL_TIMEOUT
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def log(environ: dict[str, Any], trial: str, kind: str) -> None:
+    """Record the session cookie a request carried, once its response (and write-back) is done."""
     cookie = parse_cookie(environ.get("HTTP_COOKIE", "")).get("session")
-    line = json.dumps({"trial": trial, "kind": kind, "cookie": cookie, "at": time.time()})
-    with open(os.environ["RACE_LOG"], "a") as file:
+    line = json.dumps({"trial": int(trial), "kind": kind, "cookie": cookie, "at": time.time()})
+    with open(Path(os.environ["RACE_DIR"]) / "race.log", "a") as file:
         file.write(line + "\n")
 
 
