@@ -47,7 +47,7 @@ LOGIN_HOLD = 0.2
 AFTER_LOGIN = 0.05
 #: Seconds a late call's response leaves after the login's.
 LATE = 0.3
-#: Longest wait for a signal: a trial whose order broke fails, it never hangs.
+#: Longest wait for a signal: a trial whose order broke shows in its counts, and never hangs.
 SIGNAL_TIMEOUT = 10.0
 
 PAGE = """<!doctype html>

@@ -79,7 +79,7 @@ def racing_calls(log: Path) -> dict[int, tuple[int, int]]:
 
 
 @pytest.mark.parametrize("window", [60, 0], ids=["window-60", "window-0"])
-def test_a_login_raced_by_its_pages_calls_stays_logged_in(tmp_path, browser, window):
+def test_a_login_raced_by_its_pages_calls_stays_logged_in_only_with_the_window(tmp_path, browser, window):
     trials = run(browser, tmp_path, window, "race", TRIALS)
 
     users = [trial.user for trial in trials]
