@@ -66,9 +66,10 @@ def assert_logged_out(browser: Any, home: str) -> None:
 
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[str]:
-    """The example's home page, served by gunicorn with threads sharing its memory store."""
+    """The example's home page, served by two gunicorn workers sharing an SQLite store."""
     require_browser()  # before gunicorn starts: skip at once where there is no browser
-    with serve("examples.flask_app:app", tmp_path, ["--threads", "4"], {"SESSION_SECRET": SECRET}) as port:
+    env = {"SESSION_SECRET": SECRET, "SESSION_STORE_URL": f"sqlite:///{tmp_path / 'sessions.sqlite3'}"}
+    with serve("examples.flask_app:app", tmp_path, ["--workers", "2", "--threads", "4"], env) as port:
         yield f"http://127.0.0.1:{port}/"
 
 
