@@ -25,9 +25,10 @@ def store_from_url(url: str) -> SessionStore:
     ``sqlite:///sessions.db``, ``sqlite:////var/lib/app/sessions.db``
         ``create_sqlite_store(path)``: the path after the third slash, relative to
         the current directory unless it starts with a fourth; percent-escapes decoded.
-    ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` (TLS),
-    ``unix://[[user]:password@]/path/to/redis.sock[?db=N]``
+    ``redis://[[user]:password@]host[:port][/db]``, ``rediss://...`` (TLS)
         ``create_redis_store(url=url)``: the URL as redis-py reads it.
+    ``unix://[[user]:password@]/path/to/redis.sock[?db=N]``
+        The same, for Redis over a Unix socket.
     ``postgresql://[user[:password]@][host][:port][/dbname][?param=value&...]``, ``postgres://...``
         ``create_postgres_store(url)``: the URL as libpq reads it, parameters
         included (``sslmode``, ``application_name``, several hosts).
