@@ -84,7 +84,7 @@ def test_a_login_raced_by_its_pages_calls_stays_logged_in_only_with_the_window(t
 
     users = [trial.user for trial in trials]
     raced = [trial.raced for trial in trials]
-    # Shown with -s (or -rP): the numbers the README gives.
+    # Shown with -s (or -rP): the numbers docs/login-races.rst gives.
     print(f"regenerate_window={window}: logged in {users.count('ada')}/{TRIALS}; raced per trial {raced}")
     assert [trial.bumps for trial in trials] == [BUMPS] * TRIALS, trials
     assert min(raced) > 0, trials  # every trial had calls answered, with the old cookie, after the login

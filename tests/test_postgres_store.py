@@ -240,7 +240,7 @@ def test_a_sweep_deletes_one_bounded_batch_per_due_write(store, postgres_server,
 
 
 def test_a_large_expired_backlog_costs_a_write_one_batch(store, postgres_server):
-    """SECURITY.md E14 on PostgreSQL: 20,000 expired rows, and a due write deletes SWEEP_BATCH."""
+    """Catalogue row E14 on PostgreSQL: 20,000 expired rows, and a due write deletes SWEEP_BATCH."""
     store.set(new_session_id(), "x", 100)  # creates the table; the first write's sweep is done
     postgres_server.execute(
         "INSERT INTO wsgi_session SELECT md5(i::text), 'x', i, now() - interval '1 hour'"
@@ -254,7 +254,7 @@ def test_a_large_expired_backlog_costs_a_write_one_batch(store, postgres_server)
 
 
 def test_sql_in_an_id_is_data(store, postgres_server):
-    """SECURITY.md B3: statements are parameterized; the store never builds SQL from an ID."""
+    """Catalogue row B3: statements are parameterized; the store never builds SQL from an ID."""
     session_id = new_session_id()
     store.set(session_id, "x", 100)
     hostile = "' OR '1'='1"

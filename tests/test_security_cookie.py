@@ -1,4 +1,4 @@
-"""Catalogue A of SECURITY.md: whatever the ``Cookie`` header holds.
+"""Rows A of the catalogue in docs/security.rst: whatever the ``Cookie`` header holds.
 
 Every hostile header yields a normal response with at most a fresh session, and a
 value that does not verify never reaches the store ("no lookup": the spy records

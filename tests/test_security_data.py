@@ -1,4 +1,4 @@
-"""Catalogues E (memory store) and F of SECURITY.md: what is stored, and how it is read.
+"""Rows E (memory store) and F of the catalogue in docs/security.rst: what is stored, and how it is read.
 
 Redis rows E1-E4 and SQLite row E7 belong to the tests of those stores.
 """

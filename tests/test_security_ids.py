@@ -1,4 +1,4 @@
-"""Catalogue B of SECURITY.md: what a session ID may be before a store sees it.
+"""Rows B of the catalogue in docs/security.rst: what a session ID may be before a store sees it.
 
 The hostile IDs are signed with the test secret, as if the secret had leaked: the
 ID check must hold on its own, after the signature. "No lookup": the spy store

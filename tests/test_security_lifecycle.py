@@ -1,4 +1,4 @@
-"""Catalogue C of SECURITY.md: fixation, replay, expiry, races and the WSGI protocol.
+"""Rows C of the catalogue in docs/security.rst: fixation, replay, expiry, races and the WSGI protocol.
 
 Time is a settable clock in the store, the session and the middleware, so expiry
 is tested without sleeping.

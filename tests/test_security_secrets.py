@@ -1,4 +1,4 @@
-"""Catalogue D of SECURITY.md (secret rotation and the signature), and what leaks.
+"""Rows D of the catalogue in docs/security.rst (secret rotation and the signature), and what leaks.
 
 Secrets never appear in a repr, a log record, a warning or an error message; the
 session ID never appears whole in a log record, only its short hash.

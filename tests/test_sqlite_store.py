@@ -188,7 +188,7 @@ def test_a_sweep_takes_one_batch_per_write_while_batches_come_back_full(db, cloc
 
 
 def test_one_request_deletes_one_batch_of_a_large_expired_backlog(db, clock):
-    """SECURITY.md E14: a backlog of expired rows costs each request one batch at most."""
+    """Catalogue row E14: a backlog of expired rows costs each request one batch at most."""
     app = middleware(create_sqlite_store(db))
     cookie = session_cookie(call(app)[1])  # the first write sweeps, and schedules the next sweep
     backlog = 200_000
@@ -416,7 +416,7 @@ def test_sessions_survive_a_restart_of_the_app(db):
 def test_emptying_the_table_logs_everyone_out_while_the_app_runs(db):
     app = middleware(create_sqlite_store(db))
     cookies = [session_cookie(call(app)[1]) for _ in range(3)]
-    raw_update(db, "DELETE FROM wsgi_session")  # the README's command, past the store
+    raw_update(db, "DELETE FROM wsgi_session")  # the command of docs/stores.rst, past the store
     for cookie in cookies:
         status, headers, body = call(app, cookie=cookie)
         assert (status, body) == ("200 OK", "1")

@@ -51,7 +51,11 @@ class WeakSecretWarning(UserWarning):
 
 
 class SessionMiddleware:
-    """Server-side sessions for the wrapped WSGI app. See the README for each option."""
+    """Server-side sessions for the wrapped WSGI app; each option in docs/configuration.rst.
+
+    The request's session accessor is at ``environ["wsgi_session"]``; apps use it
+    through :func:`get_session` and its siblings.
+    """
 
     def __init__(
         self,
