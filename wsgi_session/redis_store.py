@@ -153,12 +153,12 @@ class RedisStore:
         else:
             _check_object(payload)
             args = (version, secrets.token_urlsafe(_TOKEN_BYTES), payload, ttl)
-        applied, retried = self._write(key, ("EVALSHA", _COMPARE_AND_SET_SHA, 1, key, *args))
-        if retried and not applied:
-            # The first try's reply was lost: it may have applied, and another
-            # write followed. Only finding this write (or making it) is an answer.
+        applied, doubtful = self._write(key, ("EVALSHA", _COMPARE_AND_SET_SHA, 1, key, *args))
+        if doubtful and not applied:
+            # Sent twice: the first try may have applied, then another write came.
+            # Only finding this very write (or making it now) is an answer.
             raise SessionStoreError(
-                "a compare-and-set was sent again after its reply was lost, and the session had"
+                "a compare-and-set was sent again after its connection broke, and the session had"
                 " changed: the first try may or may not have been applied"
             )
         return bool(applied)
@@ -166,11 +166,12 @@ class RedisStore:
     # -- one write: one round trip to the key's master --------------------------
 
     def _write(self, key: str, command: tuple[Any, ...]) -> tuple[Any, bool]:
-        """Send ``command`` to the key's master; return its reply and whether it was sent twice.
+        """Send ``command`` to the key's master; return its reply, and whether an
+        earlier try may have applied it too.
 
-        When the master may have changed (a lost connection, a read-only replica, a
-        cluster redirection), the store asks again where the master is and sends the
-        command once more: each write here is safe to repeat (see the script).
+        When the master may have changed (a broken connection, a read-only replica,
+        a cluster redirection), the store asks again where the master is and sends
+        the command once more: each write here is safe to repeat (see the script).
         """
         from redis import ConnectionError, ReadOnlyError
         from redis.exceptions import AskError, ClusterDownError, TryAgainError
@@ -179,13 +180,21 @@ class RedisStore:
         pool = self._pool(key)
         try:
             return self._send(pool, command), False
-        except moved:
-            self._forget_master(pool)
+        except _ReplyLost:
+            doubtful = True
+        except moved:  # answered with an error, or never sent: it did not run
+            doubtful = False
+        self._forget_master(pool)
         pool = self._pool(key)
         try:
-            return self._send(pool, command), True
-        except moved:
+            return self._send(pool, command), doubtful
+        except (_ReplyLost, *moved) as error:
             self._forget_master(pool)
+            if isinstance(error, _ReplyLost):
+                raise SessionStoreError(
+                    "the connection to Redis broke after a write was sent, twice: it may or may not"
+                    " have been applied"
+                ) from error.__cause__
             raise
 
     def _pool(self, key: str) -> ConnectionPool:
@@ -224,6 +233,10 @@ class RedisStore:
         return replies[0]
 
 
+class _ReplyLost(Exception):
+    """The connection broke once a command was sent: it may or may not have run."""
+
+
 def _round_trip(pool: ConnectionPool, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Send ``commands`` at once on one connection of ``pool``; return every reply.
 
@@ -231,9 +244,9 @@ def _round_trip(pool: ConnectionPool, commands: list[tuple[Any, ...]]) -> list[A
     connection itself, without the client's retries: redis-py would send a write
     again after a lost reply, and the store decides itself when that is safe.
     """
-    from redis.exceptions import ResponseError
+    from redis.exceptions import ConnectionError, ReadOnlyError, ResponseError
 
-    connection: Any = pool.get_connection()
+    connection: Any = pool.get_connection()  # a failure to connect sends nothing
     try:
         connection.send_packed_command(connection.pack_commands(commands))
         replies: list[Any] = []
@@ -243,6 +256,13 @@ def _round_trip(pool: ConnectionPool, commands: list[tuple[Any, ...]]) -> list[A
             except ResponseError as error:
                 replies.append(error)
         return replies
+    except ConnectionError as error:
+        connection.disconnect()
+        # A Sentinel-managed connection turns a READONLY reply into this error: the
+        # master was demoted, and the write did not run.
+        if isinstance(error.__context__, ReadOnlyError):
+            raise
+        raise _ReplyLost from error
     except BaseException:
         connection.disconnect()
         raise
@@ -251,14 +271,26 @@ def _round_trip(pool: ConnectionPool, commands: list[tuple[Any, ...]]) -> list[A
 
 
 def _automatic_min_replicas(client: Client) -> int:
-    """1 for a Sentinel master or a cluster with replicas, else 0 (a standalone server)."""
+    """Every replica the deployment has now: whichever a failover promotes holds each write.
+
+    Waiting for fewer is not enough once there are two: an old master that lost the
+    replica Sentinel promoted keeps taking writes that its other replicas acknowledge,
+    until Sentinel points them at the new master, and they drop those writes. A
+    Sentinel master waits for at least one; a cluster for the fewest any master has;
+    a plain server for none.
+    """
     from redis.cluster import RedisCluster
     from redis.sentinel import SentinelConnectionPool
 
     if isinstance(client, RedisCluster):
-        return 1 if cast(Any, client).get_replicas() else 0
+        shards: dict[str, int] = {}
+        for nodes in cast(Any, client).nodes_manager.slots_cache.values():
+            shards[nodes[0].name] = len(nodes) - 1
+        return min(shards.values(), default=0)
     pool = client.connection_pool
-    return 1 if isinstance(pool, SentinelConnectionPool) and pool.is_master else 0
+    if isinstance(pool, SentinelConnectionPool) and pool.is_master:
+        return max(1, len(pool.sentinel_manager.discover_slaves(pool.service_name)))
+    return 0
 
 
 def create_redis_store(
@@ -290,9 +322,10 @@ def create_redis_store(
     A write succeeds only once ``min_replicas`` replicas have it, waiting at most
     ``replica_timeout`` seconds, else it raises :class:`SessionStoreError`: a write
     the app was told is done survives a failover. ``None`` (the default) waits for
-    one replica behind a Sentinel master or in a cluster that has replicas, and for
-    none on a plain server; ``0`` never waits, trading that guarantee for writes that
-    go on while no replica answers.
+    every replica there is when the store is created: those Sentinel knows for its
+    master (at least one), the fewest any cluster master has, none on a plain
+    server. Fewer (``0`` never waits) trades that guarantee for writes that go on
+    while replicas are missing.
     """
     if not isinstance(prefix, str) or not prefix:
         raise ValueError("prefix must be a non-empty string: it keeps session keys apart from others")
