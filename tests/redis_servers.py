@@ -91,7 +91,8 @@ class RedisServer:
         """Start the server (again, on the same port) and wait until it answers."""
         # Sentinel rewrites its configuration file, so each server has a file of its own.
         config = self.directory / "redis.conf"
-        persistence = "" if self.sentinel else 'save ""\nappendonly no\n'
+        # No persistence; a replica that asks for a full copy gets it at once, not 5 s on.
+        persistence = "" if self.sentinel else 'save ""\nappendonly no\nrepl-diskless-sync-delay 0\n'
         config.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n{persistence}{self.config}"
         )

@@ -11,21 +11,26 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
+from unittest import mock
 
 import pytest
 import redis
 import webtest
 from conftest import SECRET, SpyStore, counter_app
 from redis.cluster import RedisCluster
+from redis.connection import AbstractConnection
 from redis.sentinel import Sentinel
-from redis_servers import RedisServer, require_redis
+from redis_servers import RedisServer, require_redis, start_replicas, wait_until
 
 from wsgi_session import (
     SessionMiddleware,
     SessionStoreError,
     create_redis_store,
+    destroy_session,
     get_session,
+    regenerate_session,
     sign_cookie,
     update_session,
 )
@@ -55,6 +60,7 @@ def commands(client: redis.Redis) -> dict[str, int]:
     calls = {name.removeprefix("cmdstat_"): entry["calls"] for name, entry in stats.items()}
     calls.pop("info", None)
     calls.pop("config|resetstat", None)
+    calls.pop("replconf", None)  # a replica's acknowledgements, not the app's
     return calls
 
 
@@ -428,6 +434,94 @@ def test_a_lost_reply_and_another_write_meanwhile_fail_the_request(make_client, 
     with pytest.raises(SessionStoreError, match="may or may not have been applied"):
         client.get("/")
     assert other.get("/read").text == "{'visits': 4}"
+
+
+# -- writes that wait for a replica ---------------------------------------------
+
+
+@pytest.fixture
+def replicated(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """A master and its replica, of this test's own."""
+    require_redis()
+    master = RedisServer(tmp_path / "master")
+    master.start()
+    try:
+        (replica,) = start_replicas(tmp_path, master, 1)
+        try:
+            yield master, replica
+        finally:
+            replica.stop()
+    finally:
+        master.stop()
+
+
+def account_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """The counter, with ``/login`` (regenerate) and ``/logout`` (destroy)."""
+    if environ["PATH_INFO"] == "/login":
+        regenerate_session(environ)
+    elif environ["PATH_INFO"] == "/logout":
+        destroy_session(environ)
+    else:
+        return counter_app(environ, start_response)
+    start_response("200 OK", [])
+    return [b""]
+
+
+def test_every_write_is_on_the_replica_when_the_request_ends(make_client, replicated):
+    """Each write and its WAIT go in one round trip; once answered, the replica has it."""
+    master, replica = replicated
+    store = create_redis_store(url=master.url, min_replicas=1)
+    client = make_client(account_app, store=store, rolling=True)
+    with master.client() as on_master, replica.client() as on_replica:
+
+        def keys() -> list[bytes]:
+            assert sorted(on_master.keys()) == sorted(on_replica.keys())
+            return on_master.keys()
+
+        def round_trips(path: str) -> tuple[int, dict[str, int]]:
+            """Round trips of one request (redis-py sends once per round trip), commands run."""
+            on_master.config_resetstat()
+            send = AbstractConnection.send_packed_command
+            with mock.patch.object(
+                AbstractConnection, "send_packed_command", autospec=True, side_effect=send
+            ) as sent:
+                client.get(path)
+            return sent.call_count, commands(on_master)
+
+        store.client.ping()  # connect first: the handshake is not the request's
+        assert round_trips("/") == (1, {"set": 1, "wait": 1})
+        client.get("/")  # the script is loaded
+        assert round_trips("/") == (2, {"get": 1, "evalsha": 1, "getrange": 1, "set": 1, "wait": 1})
+        assert on_replica.get(keys()[0]) == on_master.get(keys()[0])
+        assert round_trips("/read") == (2, {"get": 1, "expire": 1, "wait": 1})
+        assert on_replica.ttl(keys()[0]) > MAX_AGE - 10
+        (before,) = keys()
+        assert round_trips("/login")[1] == {
+            "get": 1,
+            "evalsha": 1,
+            "getrange": 1,
+            "del": 1,
+            "set": 1,
+            "wait": 2,
+        }
+        (after,) = keys()
+        assert after != before
+        assert round_trips("/logout") == (2, {"get": 1, "del": 1, "wait": 1})
+        assert keys() == []
+
+
+def test_a_write_no_replica_acknowledges_fails_until_one_is_back(make_client, replicated):
+    master, replica = replicated
+    store = create_redis_store(url=master.url, min_replicas=1, replica_timeout=0.1)
+    client = make_client(store=store)
+    assert client.get("/").text == "1"
+    replica.stop()
+    with pytest.raises(SessionStoreError, match=r"reached 0 of 1 replicas within 0\.1 s: it is not durable"):
+        client.get("/")
+    assert client.get("/read").text == "{'visits': 2}"  # reads go on; the write stayed on the master
+    replica.start()
+    wait_until(lambda: replica.info("replication").get("master_link_status") == "up", "no resync")
+    assert client.get("/").text == "3"
 
 
 # -- Redis Cluster and Sentinel ------------------------------------------------
