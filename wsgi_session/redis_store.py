@@ -100,8 +100,20 @@ class RedisStore:
     """
 
     def __init__(self, client: Client, prefix: str, min_replicas: int, replica_timeout: float) -> None:
+        from redis import exceptions
         from redis.cluster import RedisCluster
 
+        # Looked up once: an import statement on every request costs a microsecond.
+        self._errors = exceptions
+        # The master may have changed, and the write did not run: an error reply, or
+        # a connection that failed before anything was sent.
+        self._moved = (
+            exceptions.ConnectionError,
+            exceptions.ReadOnlyError,
+            exceptions.AskError,
+            exceptions.ClusterDownError,
+            exceptions.TryAgainError,
+        )
         self.client = client
         self.prefix = prefix
         self.min_replicas = min_replicas
@@ -116,11 +128,9 @@ class RedisStore:
         )
 
     def get(self, session_id: str) -> StoredSession | None:
-        from redis import ResponseError
-
         try:
             value = cast("bytes | None", self.client.get(self.prefix + session_id))
-        except ResponseError as error:
+        except self._errors.ResponseError as error:
             if not str(error).startswith("WRONGTYPE"):
                 raise
             # Someone else's key of another type: no payload, which the session
@@ -173,22 +183,18 @@ class RedisStore:
         a cluster redirection), the store asks again where the master is and sends
         the command once more: each write here is safe to repeat (see the script).
         """
-        from redis import ConnectionError, ReadOnlyError
-        from redis.exceptions import AskError, ClusterDownError, TryAgainError
-
-        moved = (ConnectionError, ReadOnlyError, AskError, ClusterDownError, TryAgainError)
         pool = self._pool(key)
         try:
             return self._send(pool, command), False
         except _ReplyLost:
             doubtful = True
-        except moved:  # answered with an error, or never sent: it did not run
+        except self._moved:
             doubtful = False
         self._forget_master(pool)
         pool = self._pool(key)
         try:
             return self._send(pool, command), doubtful
-        except (_ReplyLost, *moved) as error:
+        except (_ReplyLost, *self._moved) as error:
             self._forget_master(pool)
             if isinstance(error, _ReplyLost):
                 raise SessionStoreError(
@@ -214,15 +220,13 @@ class RedisStore:
             self._cluster.nodes_manager.initialize()
 
     def _send(self, pool: ConnectionPool, command: tuple[Any, ...]) -> Any:
-        from redis.exceptions import NoScriptError, ResponseError
-
         commands = [command, self._wait] if self.min_replicas else [command]
-        replies = _round_trip(pool, commands)
-        if isinstance(replies[0], NoScriptError):  # the script did not run: load it, send again
-            _round_trip(pool, [("SCRIPT", "LOAD", _COMPARE_AND_SET)])
-            replies = _round_trip(pool, commands)
+        replies = self._round_trip(pool, commands)
+        if isinstance(replies[0], self._errors.NoScriptError):  # it did not run: load it, send again
+            self._round_trip(pool, [("SCRIPT", "LOAD", _COMPARE_AND_SET)])
+            replies = self._round_trip(pool, commands)
         for reply in replies:
-            if isinstance(reply, ResponseError):
+            if isinstance(reply, self._errors.ResponseError):
                 raise reply
         if self.min_replicas and replies[1] < self.min_replicas:
             self._forget_master(pool)
@@ -232,42 +236,39 @@ class RedisStore:
             )
         return replies[0]
 
+    def _round_trip(self, pool: ConnectionPool, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` at once on one connection of ``pool``; return every reply.
+
+        An error reply is returned, not raised, so that every reply is read. Sent on the
+        connection itself, without the client's retries: redis-py would send a write
+        again after a lost reply, and the store decides itself when that is safe.
+        """
+        connection: Any = pool.get_connection()  # a failure to connect sends nothing
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except self._errors.ResponseError as error:
+                    replies.append(error)
+            return replies
+        except self._errors.ConnectionError as error:
+            connection.disconnect()
+            # A Sentinel-managed connection turns a READONLY reply into this error: the
+            # master was demoted, and the write did not run.
+            if isinstance(error.__context__, self._errors.ReadOnlyError):
+                raise
+            raise _ReplyLost from error
+        except BaseException:
+            connection.disconnect()
+            raise
+        finally:
+            pool.release(connection)
+
 
 class _ReplyLost(Exception):
     """The connection broke once a command was sent: it may or may not have run."""
-
-
-def _round_trip(pool: ConnectionPool, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Send ``commands`` at once on one connection of ``pool``; return every reply.
-
-    An error reply is returned, not raised, so that every reply is read. Sent on the
-    connection itself, without the client's retries: redis-py would send a write
-    again after a lost reply, and the store decides itself when that is safe.
-    """
-    from redis.exceptions import ConnectionError, ReadOnlyError, ResponseError
-
-    connection: Any = pool.get_connection()  # a failure to connect sends nothing
-    try:
-        connection.send_packed_command(connection.pack_commands(commands))
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as error:
-                replies.append(error)
-        return replies
-    except ConnectionError as error:
-        connection.disconnect()
-        # A Sentinel-managed connection turns a READONLY reply into this error: the
-        # master was demoted, and the write did not run.
-        if isinstance(error.__context__, ReadOnlyError):
-            raise
-        raise _ReplyLost from error
-    except BaseException:
-        connection.disconnect()
-        raise
-    finally:
-        pool.release(connection)
 
 
 def _automatic_min_replicas(client: Client) -> int:
