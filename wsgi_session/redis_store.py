@@ -12,8 +12,9 @@ It is still one JSON object, which the first release's decoder reads (it ignores
 unknown keys); a value without the prefix was written by that release, and its
 version is its SHA-1 digest, computed only then.
 
-A write waits for ``min_replicas`` replicas (``WAIT``) in the same round trip: a
-write answered as done is on a replica, and survives a failover.
+A write waits for ``min_replicas`` replicas (``WAIT``) in the same round trip, by
+default every replica there is: a write answered as done survives a failover,
+whichever replica it promotes.
 
 redis-py is imported only when a Redis store is created, so that importing
 ``wsgi_session`` costs nothing to apps on other stores.
