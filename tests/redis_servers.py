@@ -93,8 +93,10 @@ class RedisServer:
         config = self.directory / "redis.conf"
         # No persistence; a replica that asks for a full copy gets it at once, not 5 s on.
         persistence = "" if self.sentinel else 'save ""\nappendonly no\nrepl-diskless-sync-delay 0\n'
+        # Its log stays in the test's temporary directory, for a failure to be read.
         config.write_text(
-            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n{persistence}{self.config}"
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\nlogfile {self.directory}/redis.log\n"
+            f"{persistence}{self.config}"
         )
         command = ["redis-server", str(config), *(["--sentinel"] if self.sentinel else [])]
         self.process = subprocess.Popen(
@@ -236,6 +238,15 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Red
         stop_all(nodes)
 
 
+def in_sync(server: RedisServer) -> int:
+    """How many replicas ``server`` streams its writes to: none unless it is a master."""
+    info = server.info("replication")
+    if info.get("role") != "master":
+        return 0
+    replicas = [entry for name, entry in info.items() if name.startswith("slave")]
+    return sum(1 for entry in replicas if entry.get("state") == "online")
+
+
 def start_replicas(base: Path, master: RedisServer, count: int) -> list[RedisServer]:
     """``count`` replicas of ``master``, started and in sync with it."""
     config = f"replicaof 127.0.0.1 {master.port}\n"
@@ -243,10 +254,9 @@ def start_replicas(base: Path, master: RedisServer, count: int) -> list[RedisSer
     try:
         for replica in replicas:
             replica.start()
-        wait_until(
-            lambda: all(r.info("replication").get("master_link_status") == "up" for r in replicas),
-            "the replicas did not sync",
-        )
+        # Online as the master sees it: it streams writes to a replica, and counts its
+        # acknowledgements for WAIT, only from the replica's first ACK after the copy.
+        wait_until(lambda: in_sync(master) == count, "the replicas did not sync")
     except BaseException:
         stop_all(replicas)
         raise
@@ -257,24 +267,30 @@ MASTER_NAME = "mymaster"
 
 
 def start_sentinel(base: Path, master: RedisServer, replicas: int) -> RedisServer:
-    """A Sentinel watching ``master`` as ``mymaster``, once it has seen its ``replicas``.
+    """A Sentinel watching ``master`` as ``mymaster``, once it can promote any of its ``replicas``.
 
-    Quick to act: a master silent for 1 s is down, a failover is given 3 s.
+    A failover is given 3 s. A master is down after 5 s of silence: less lets a
+    machine busy with other work see a failover where there is none.
     """
     sentinel = RedisServer(
         base,
         f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master.port} 1\n"
-        f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
+        f"sentinel down-after-milliseconds {MASTER_NAME} 5000\n"
         f"sentinel failover-timeout {MASTER_NAME} 3000\n",
         sentinel=True,
     )
     sentinel.start()
     try:
         with sentinel.client() as client:
-            wait_until(
-                lambda: len(client.sentinel_slaves(MASTER_NAME)) == replicas,
-                "the sentinel did not see the replicas",
-            )
+
+            def ready() -> bool:
+                # A replica found in the master's INFO is promotable only once the
+                # Sentinel has reached it and read its own INFO.
+                seen = client.sentinel_slaves(MASTER_NAME)
+                good = [r for r in seen if r["flags"] == "slave" and r["master-link-status"] == "ok"]
+                return len(seen) == len(good) == replicas
+
+            wait_until(ready, "the sentinel cannot promote the replicas")
     except BaseException:
         sentinel.stop()
         raise
