@@ -294,6 +294,16 @@ def test_read_costs_one_command_and_update_two(make_client, redis_client):
     assert commands(redis_client) == {"get": 1, "evalsha": 1, "getrange": 1, "set": 1}
 
 
+def test_a_server_that_lost_the_script_is_given_it_again(make_client, redis_client):
+    """A restart or a failover to a replica leaves Redis without the script: NOSCRIPT, load, send again."""
+    client = make_client()
+    assert [client.get("/").text for _ in range(2)] == ["1", "2"]
+    redis_client.script_flush()
+    redis_client.config_resetstat()
+    assert client.get("/").text == "3"
+    assert commands(redis_client) == {"get": 1, "evalsha": 2, "script|load": 1, "getrange": 1, "set": 1}
+
+
 def test_new_session_costs_one_command_and_rolling_read_two(make_client, store, redis_client):
     client = make_client(max_age=MAX_AGE, rolling=True)
     store.store.client.ping()  # connect first: the connection's handshake is not the request's
