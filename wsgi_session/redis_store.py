@@ -188,10 +188,10 @@ class RedisStore:
         try:
             return self._send(pool, command), False
         except _ReplyLost:
-            doubtful = True
-        except self._moved:
-            doubtful = False
-        self._forget_master(pool)
+            doubtful, redirection = True, None
+        except self._moved as error:
+            doubtful, redirection = False, error
+        self._forget_master(pool, redirection)
         pool = self._pool(key)
         try:
             return self._send(pool, command), doubtful
@@ -210,14 +210,19 @@ class RedisStore:
         node = self._cluster.get_node_from_key(key)
         return cast("ConnectionPool", self._cluster.get_redis_connection(node).connection_pool)
 
-    def _forget_master(self, pool: ConnectionPool) -> None:
+    def _forget_master(self, pool: ConnectionPool, error: Exception | None = None) -> None:
         """Make the next write ask again which server is the master.
 
         A Sentinel-managed pool asks Sentinel on every new connection, so closing
-        the idle ones is enough; a cluster client reloads its slot map.
+        the idle ones is enough. A cluster client takes the new master from a MOVED
+        reply, which names it, and otherwise reloads its slot map.
         """
         pool.disconnect(inuse_connections=False)
-        if self._cluster is not None:
+        if self._cluster is None:
+            return
+        if isinstance(error, self._errors.MovedError):
+            self._cluster.nodes_manager.move_slot(error)
+        else:
             self._cluster.nodes_manager.initialize()
 
     def _send(self, pool: ConnectionPool, command: tuple[Any, ...]) -> Any:
