@@ -1,14 +1,17 @@
 """``python -m benchmarks``: run the whole benchmark, write the results folder.
 
-Starts its own redis-server on a free loopback port (stopped at the end), builds
-every configuration, checks each works, times them in-process, counts lost
-updates under concurrent requests, measures the memory store, and, unless told
-not to, the throughput under gunicorn with wrk.
+Starts its own redis-server on a free loopback port, and a master with a replica
+behind a Sentinel (all stopped at the end), builds every configuration, checks each
+works, times them in-process (the Redis ones also on a sweep of session sizes,
+with the bytes Redis receives), counts lost updates under concurrent requests,
+measures the memory store, and, unless told not to, the throughput under gunicorn
+with wrk.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
@@ -21,10 +24,19 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .configs import Context, all_configs
-from .inprocess import WORKLOADS, check, lost_updates, measure, redis_round_trips, start_session
+from .inprocess import (
+    SIZES,
+    WORKLOADS,
+    bytes_to_redis,
+    check,
+    lost_updates,
+    measure,
+    redis_round_trips,
+    start_session,
+)
 from .memory import memory_store_footprint
 from .postgres import postgres_server, round_trips
-from .redis_server import redis_server
+from .redis_server import redis_server, sentinel_master
 from .report import Results, write_chart, write_markdown, write_rst
 from .throughput import requests_per_second
 
@@ -105,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         redis_url = stack.enter_context(redis_server()) if any(c.redis for c in configs) else None
         # Its URL reaches the configurations, here and in the processes the run starts, in the environment.
         postgres = stack.enter_context(postgres_server()) if any(c.postgres for c in configs) else None
-        context = Context(redis_url, workdir)
+        sentinel = stack.enter_context(sentinel_master()) if any(c.sentinel for c in configs) else None
+        context = Context(redis_url, workdir, sentinel)
         apps = {c.name: c.build(context) for c in configs}
         cookies = {c.name: start_session(c, apps[c.name]) for c in configs}
         results = Results(
@@ -129,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                     results.round_trips[config.name, workload] = redis_round_trips(
                         apps[config.name], path, cookies[config.name] if with_cookie else None
                     )
+                for size in SIZES:
+                    sized = config.build(dataclasses.replace(context, size=size))
+                    results.bytes_sent[config.name, size] = bytes_to_redis(
+                        sized, start_session(config, sized), context
+                    )
             if config.postgres and postgres is not None:
                 for workload, (path, with_cookie) in WORKLOADS.items():
                     results.round_trips[config.name, workload] = round_trips(
@@ -142,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_gunicorn:
             baselines = {c.name: results.bare(c).name for c in configs}
             results.throughput = requests_per_second(
-                baselines, redis_url, workdir, ["/w1", "/w3"], "/w3", duration, rounds, progress
+                baselines, context, ["/w1", "/w3"], "/w3", duration, rounds, progress
             )
     args.output.mkdir(parents=True, exist_ok=True)
     write_markdown(results, args.output / "results.md")

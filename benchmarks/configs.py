@@ -1,6 +1,7 @@
 """The configurations under test: one WSGI app each, all serving the same four paths.
 
-- ``/setup`` starts a session of ten keys (``counter`` and ``k1`` .. ``k9``);
+- ``/setup`` starts a session of ten keys (``counter`` and ``k1`` .. ``k9``), and for
+  the size sweep an eleventh, ``pad``, a string of the size swept;
 - ``/w1`` reads the counter and writes it back plus one (W1);
 - ``/w2`` only reads the ten keys (W2; without a cookie it is W4, a new visitor);
 - ``/w3`` never touches the session (W3).
@@ -13,9 +14,12 @@ sessions, is the baseline its overhead is measured against.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
+import random
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -32,10 +36,28 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 @dataclass
 class Context:
-    """What a configuration may need to build its app."""
+    """What a configuration may need to build its app.
+
+    ``sentinel`` is the ``host:port`` of a Sentinel watching a master with one
+    replica; ``size`` the length of the ``pad`` string a new session holds.
+    """
 
     redis_url: str | None
     workdir: str
+    sentinel: str | None = None
+    size: int = 0
+
+    @property
+    def initial(self) -> dict[str, Any]:
+        """What ``/setup`` stores."""
+        return dict(INITIAL, pad=padding(self.size)) if self.size else INITIAL
+
+
+@functools.lru_cache
+def padding(size: int) -> str:
+    """``size`` letters and digits drawn at random (always the same): text that does not
+    compress much, as real session data, so that a store that compresses gains no more."""
+    return "".join(random.Random(size).choices(string.ascii_letters + string.digits, k=size))
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,7 @@ class Config:
     build: Callable[[Context], WSGIApp]
     redis: bool = False  # needs the Redis server
     postgres: bool = False  # needs the PostgreSQL server (benchmarks/postgres.py)
+    sentinel: bool = False  # needs the Sentinel-watched master and replica
     is_bare: bool = False
     counts_updates: bool = True  # has a session whose counter the lost-update run can check
 
@@ -124,7 +147,7 @@ def flask_session_redis(ctx: Context) -> WSGIApp:
 
     app = _flask_app(
         FlaskSession(
-            setup=lambda: flask.session.update(INITIAL),
+            setup=lambda: flask.session.update(ctx.initial),
             increment=_flask_session_increment,
             read=lambda: read_all(flask.session),
         )
@@ -140,7 +163,7 @@ def flask_session_redis(ctx: Context) -> WSGIApp:
     return app  # type: ignore[no-any-return]
 
 
-def _pyramid_app(session_factory: Any | None) -> WSGIApp:
+def _pyramid_app(session_factory: Any | None, initial: dict[str, Any]) -> WSGIApp:
     from pyramid.config import Configurator
     from pyramid.response import Response
 
@@ -156,7 +179,7 @@ def _pyramid_app(session_factory: Any | None) -> WSGIApp:
 
     def setup(request: Any) -> Response:
         if session_factory is not None:
-            request.session.update(INITIAL)
+            request.session.update(initial)
         return Response("0")
 
     with Configurator() as config:
@@ -169,7 +192,7 @@ def _pyramid_app(session_factory: Any | None) -> WSGIApp:
 
 
 def bare_pyramid(_: Context) -> WSGIApp:
-    return _pyramid_app(None)
+    return _pyramid_app(None, INITIAL)
 
 
 def pyramid_session_redis(ctx: Context) -> WSGIApp:
@@ -184,33 +207,32 @@ def pyramid_session_redis(ctx: Context) -> WSGIApp:
         serialize=lambda data: json.dumps(data).encode(),
         deserialize=json.loads,
     )
-    return _pyramid_app(factory)
+    return _pyramid_app(factory, ctx.initial)
 
 
 # -- Beaker ------------------------------------------------------------------------
 
 
-def _beaker_page(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    path = environ["PATH_INFO"]
-    if path == "/w3":
-        return respond(start_response, "plain")
-    session = environ["beaker.session"]
-    if path == "/setup":
-        session.update(INITIAL)
-        session.save()
-        return respond(start_response, 0)
-    if path == "/w1":
-        session["counter"] = session.get("counter", 0) + 1
-        session.save()
-        return respond(start_response, session["counter"])
-    return respond(start_response, read_all(session))
-
-
-def _beaker(options: dict[str, Any]) -> WSGIApp:
+def _beaker(options: dict[str, Any], initial: dict[str, Any]) -> WSGIApp:
     from beaker.middleware import SessionMiddleware
 
+    def page(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/w3":
+            return respond(start_response, "plain")
+        session = environ["beaker.session"]
+        if path == "/setup":
+            session.update(initial)
+            session.save()
+            return respond(start_response, 0)
+        if path == "/w1":
+            session["counter"] = session.get("counter", 0) + 1
+            session.save()
+            return respond(start_response, session["counter"])
+        return respond(start_response, read_all(session))
+
     return SessionMiddleware(  # type: ignore[no-any-return]
-        _beaker_page,
+        page,
         {
             "session.key": "session",
             "session.secret": SECRET,
@@ -224,49 +246,62 @@ def _beaker(options: dict[str, Any]) -> WSGIApp:
     )
 
 
-def beaker_memory(_: Context) -> WSGIApp:
-    return _beaker({"session.type": "memory"})
+def beaker_memory(ctx: Context) -> WSGIApp:
+    return _beaker({"session.type": "memory"}, ctx.initial)
 
 
 def beaker_redis(ctx: Context) -> WSGIApp:
-    return _beaker({"session.type": "ext:redis", "session.url": ctx.redis_url})
+    return _beaker({"session.type": "ext:redis", "session.url": ctx.redis_url}, ctx.initial)
 
 
 # -- wsgi_session -----------------------------------------------------------------
 
 
-def _wsgi_session_page(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    path = environ["PATH_INFO"]
-    if path == "/w3":
-        return respond(start_response, "plain")
-    if path == "/setup":
-        update_session(environ, lambda s: INITIAL)
-        return respond(start_response, 0)
-    if path == "/w1":
-        return respond(
-            start_response, update_session(environ, lambda s: {"counter": s.get("counter", 0) + 1})["counter"]
-        )
-    return respond(start_response, read_all(get_session(environ)))
+def _wsgi_session(store: Any, initial: dict[str, Any]) -> WSGIApp:
+    def page(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ["PATH_INFO"]
+        if path == "/w3":
+            return respond(start_response, "plain")
+        if path == "/setup":
+            update_session(environ, lambda s: initial)
+            return respond(start_response, 0)
+        if path == "/w1":
+            visits = update_session(environ, lambda s: {"counter": s.get("counter", 0) + 1})["counter"]
+            return respond(start_response, visits)
+        return respond(start_response, read_all(get_session(environ)))
+
+    return SessionMiddleware(page, store=store, secret=SECRET, max_age=MAX_AGE)
 
 
-def _wsgi_session(store: Any) -> WSGIApp:
-    return SessionMiddleware(_wsgi_session_page, store=store, secret=SECRET, max_age=MAX_AGE)
-
-
-def wsgi_session_memory(_: Context) -> WSGIApp:
-    return _wsgi_session(create_memory_store(max_entries=100_000))
+def wsgi_session_memory(ctx: Context) -> WSGIApp:
+    return _wsgi_session(create_memory_store(max_entries=100_000), ctx.initial)
 
 
 def wsgi_session_sqlite(ctx: Context) -> WSGIApp:
     from wsgi_session.sqlite_store import create_sqlite_store  # type: ignore[import-not-found]
 
-    return _wsgi_session(create_sqlite_store(os.path.join(ctx.workdir, "sessions.sqlite3")))
+    return _wsgi_session(create_sqlite_store(os.path.join(ctx.workdir, "sessions.sqlite3")), ctx.initial)
 
 
 def wsgi_session_redis(ctx: Context) -> WSGIApp:
     from wsgi_session.redis_store import create_redis_store  # type: ignore[import-not-found]
 
-    return _wsgi_session(create_redis_store(url=ctx.redis_url))
+    return _wsgi_session(create_redis_store(url=ctx.redis_url), ctx.initial)
+
+
+def wsgi_session_sentinel(ctx: Context) -> WSGIApp:
+    """The README's Sentinel recipe: each write waits for the master's one replica."""
+    from redis.sentinel import Sentinel
+
+    from wsgi_session.redis_store import create_redis_store
+
+    from .redis_server import SERVICE
+
+    assert ctx.sentinel is not None
+    host, port = ctx.sentinel.rsplit(":", 1)
+    sentinel = Sentinel([(host, int(port))], socket_timeout=1)
+    master = sentinel.master_for(SERVICE, socket_timeout=2, socket_connect_timeout=2)
+    return _wsgi_session(create_redis_store(client=master), ctx.initial)
 
 
 def wsgi_session_redis_flask(ctx: Context) -> WSGIApp:
@@ -275,7 +310,7 @@ def wsgi_session_redis_flask(ctx: Context) -> WSGIApp:
     from wsgi_session.redis_store import create_redis_store
 
     def setup() -> None:
-        update_session(flask.request, lambda s: INITIAL)
+        update_session(flask.request, lambda s: ctx.initial)
 
     def increment() -> int:
         return int(update_session(flask.request, lambda s: {"counter": s.get("counter", 0) + 1})["counter"])
@@ -294,7 +329,7 @@ def _importable(module: str) -> bool:
 def all_configs() -> list[Config]:
     """Every configuration this checkout can run; stores not yet built are left out."""
     from . import postgres
-    from .raw import raw_minimum, raw_minimum_cas
+    from .raw import raw_minimum, raw_minimum_cas, raw_minimum_version_cas
 
     with_postgres = _importable("psycopg") and _importable("psycopg_pool") and _importable("flask_sqlalchemy")
 
@@ -302,6 +337,7 @@ def all_configs() -> list[Config]:
         Config("bare WSGI app", "wsgi", bare_wsgi, is_bare=True, counts_updates=False),
         Config("raw minimum (Redis)", "wsgi", raw_minimum, redis=True),
         Config("raw minimum + CAS (Redis)", "wsgi", raw_minimum_cas, redis=True),
+        Config("raw minimum + version CAS (Redis)", "wsgi", raw_minimum_version_cas, redis=True),
         Config("Beaker (memory)", "wsgi", beaker_memory),
         Config("Beaker (ext:redis)", "wsgi", beaker_redis, redis=True),
         Config("wsgi_session (memory)", "wsgi", wsgi_session_memory),
@@ -310,6 +346,8 @@ def all_configs() -> list[Config]:
         configs.append(Config("wsgi_session (SQLite)", "wsgi", wsgi_session_sqlite))
     if _importable("wsgi_session.redis_store"):
         configs.append(Config("wsgi_session (Redis)", "wsgi", wsgi_session_redis, redis=True))
+        name = "wsgi_session (Sentinel, 1 replica)"
+        configs.append(Config(name, "wsgi", wsgi_session_sentinel, redis=True, sentinel=True))
     if with_postgres:
         configs += postgres.wsgi_configs()
     configs += [

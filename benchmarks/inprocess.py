@@ -17,6 +17,7 @@ JSON on stdin and writes its samples as JSON on stdout.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -38,6 +39,12 @@ WORKLOADS = {
     "W3": ("/w3", True),  # never touch the session
     "W4": ("/w2", False),  # a new visitor: reads, gets no session
 }
+#: The size sweep: W1 on a session that also holds a string of each of these lengths.
+SIZES = (100, 1_000, 10_000, 100_000)
+
+
+def sweep_workload(size: int) -> str:
+    return f"W1 {size // 1000} KB" if size >= 1000 else f"W1 {size} B"
 
 
 def base_environ(path: str, cookie: str | None) -> dict[str, Any]:
@@ -149,13 +156,14 @@ def measure(
 ) -> dict[tuple[str, str], Timing]:
     """Time every workload of every configuration in ``processes`` fresh processes.
 
-    Returns the medians by (config name, workload) over all their repeats.
+    The Redis configurations are also timed on W1 at each size of the sweep, with a
+    tenth of the requests per batch. Returns the medians by (config name, workload)
+    over all their repeats.
     """
     spec = json.dumps(
         {
             "configs": [c.name for c in configs],
-            "redis_url": context.redis_url,
-            "workdir": context.workdir,
+            "context": dataclasses.asdict(context),
             "requests": requests,
             "repeats": repeats,
         }
@@ -182,24 +190,69 @@ def measure(
     }
 
 
-def time_in_this_process(
-    apps: dict[str, WSGIApp], cookies: dict[str, str], requests: int, repeats: int
-) -> Samples:
-    """``repeats`` timed batches of every workload of every app, in a shuffled order each."""
+#: What one timed batch runs: an app, the environ of its request, and how many requests.
+Batch = tuple[WSGIApp, dict[str, Any], int]
+
+
+def batches(configs: list[Config], context: Context, requests: int) -> dict[tuple[str, str], Batch]:
+    """The batches of a timing process: every workload, and the sweep's sizes on Redis."""
+    result: dict[tuple[str, str], Batch] = {}
+    for config in configs:
+        app = config.build(context)
+        cookie = start_session(config, app)
+        for workload, (path, with_cookie) in WORKLOADS.items():
+            environ = base_environ(path, cookie if with_cookie else None)
+            result[config.name, workload] = (app, environ, requests)
+        if config.redis:
+            for size in SIZES:
+                sized = config.build(dataclasses.replace(context, size=size))
+                environ = base_environ("/w1", start_session(config, sized))
+                result[config.name, sweep_workload(size)] = (sized, environ, max(requests // 10, 3))
+    return result
+
+
+def time_in_this_process(planned: dict[tuple[str, str], Batch], repeats: int) -> Samples:
+    """``repeats`` timed runs of every batch, in a shuffled order each."""
     samples: Samples = {}
-    environs = {
-        (name, workload): base_environ(path, cookies[name] if with_cookie else None)
-        for name in apps
-        for workload, (path, with_cookie) in WORKLOADS.items()
-    }
-    order = list(environs)
+    order = list(planned)
     for key in order:  # warm up: imports, connection pools, caches
-        time_batch(apps[key[0]], environs[key], max(requests // 10, 10))
+        app, environ, requests = planned[key]
+        time_batch(app, environ, max(requests // 10, 3))
     for _ in range(repeats):
         random.shuffle(order)
         for key in order:
-            samples.setdefault(key, []).append(time_batch(apps[key[0]], environs[key], requests))
+            samples.setdefault(key, []).append(time_batch(*planned[key]))
     return samples
+
+
+def bytes_to_redis(app: WSGIApp, cookie: str, context: Context, requests: int = 20) -> float:
+    """Bytes the Redis servers of ``context`` received per W1 request (untimed).
+
+    From each server's ``INFO stats``; the Sentinel-watched master counts when there
+    is one. What reading the figure itself sends is measured and taken off.
+    """
+    import redis
+    from redis.sentinel import Sentinel
+
+    from .redis_server import SERVICE
+
+    servers = [redis.Redis.from_url(context.redis_url)] if context.redis_url else []
+    if context.sentinel:
+        host, port = context.sentinel.rsplit(":", 1)
+        servers.append(Sentinel([(host, int(port))]).master_for(SERVICE))
+
+    def received() -> int:
+        return sum(int(server.info("stats")["total_net_input_bytes"]) for server in servers)
+
+    call(app, "/w1", cookie)  # connections, and scripts, are ready
+    reading = -received() + received()
+    before = received()
+    for _ in range(requests):
+        call(app, "/w1", cookie)
+    total = received() - before - reading
+    for server in servers:
+        server.close()
+    return total / requests
 
 
 def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int = 50) -> float:
@@ -271,8 +324,7 @@ def check(config: Config, app: WSGIApp, cookie: str) -> list[str]:
 if __name__ == "__main__":
     spec = json.load(sys.stdin)
     configs = [find_config(name) for name in spec["configs"]]
-    context = Context(spec["redis_url"], spec["workdir"])
-    apps = {c.name: c.build(context) for c in configs}
-    cookies = {c.name: start_session(c, apps[c.name]) for c in configs}
-    timed = time_in_this_process(apps, cookies, spec["requests"], spec["repeats"])
+    timed = time_in_this_process(
+        batches(configs, Context(**spec["context"]), spec["requests"]), spec["repeats"]
+    )
     json.dump([[name, workload, runs] for (name, workload), runs in timed.items()], sys.stdout)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .configs import Config
-from .inprocess import WORKLOADS, Concurrency, Timing
+from .inprocess import SIZES, WORKLOADS, Concurrency, Timing, sweep_workload
 from .memory import Footprint
 from .throughput import Throughput
 
 RAW = "raw minimum (Redis)"
-RAW_CAS = "raw minimum + CAS (Redis)"
+#: The least work that loses no update: a compare-and-set on a constant-size version.
+RAW_CAS = "raw minimum + version CAS (Redis)"
+STANDALONE = "wsgi_session (Redis)"
+DURABLE = "wsgi_session (Sentinel, 1 replica)"
 
 
 @dataclass
@@ -21,6 +25,7 @@ class Results:
     configs: list[Config]
     timings: dict[tuple[str, str], Timing]
     round_trips: dict[tuple[str, str], float] = field(default_factory=dict)
+    bytes_sent: dict[tuple[str, int], float] = field(default_factory=dict)  # to Redis, per W1, by size
     lost: dict[str, Concurrency] = field(default_factory=dict)
     concurrent_updates: int = 0
     problems: dict[str, list[str]] = field(default_factory=dict)
@@ -100,6 +105,43 @@ def throughput_rows(results: Results) -> list[list[str]]:
     return rows
 
 
+def _size(size: int) -> str:
+    return sweep_workload(size).removeprefix("W1 ")
+
+
+def sweep_rows(results: Results) -> list[list[str]]:
+    """W1 by the size of the session's extra string: CPU µs (wall), and bytes sent to Redis."""
+    header = ["configuration"]
+    for size in SIZES:
+        header += [f"{_size(size)}: CPU µs (wall)", "bytes to Redis"]
+    rows = [header]
+    for config in results.configs:
+        if not any((config.name, size) in results.bytes_sent for size in SIZES):
+            continue
+        row = [config.name]
+        for size in SIZES:
+            timing = results.timings.get((config.name, sweep_workload(size)))
+            row.append("" if timing is None else f"{timing.cpu:.1f} ({timing.wall:.1f})")
+            sent = results.bytes_sent.get((config.name, size))
+            row.append("" if sent is None else f"{sent:,.0f}")
+        rows.append(row)
+    return rows
+
+
+def durability_text(results: Results) -> str:
+    """What waiting for a replica costs on W1: the Sentinel configuration against the standalone one."""
+    durable, standalone = results.timings.get((DURABLE, "W1")), results.timings.get((STANDALONE, "W1"))
+    if durable is None or standalone is None:
+        return ""
+    cpu, wall = durable.cpu / standalone.cpu, durable.wall / standalone.wall
+    return (
+        f"Cost of durability: W1 through a Sentinel master whose writes wait for its replica takes"
+        f" {durable.cpu:.1f} µs of CPU ({cpu:.2f}x the standalone server's {standalone.cpu:.1f}) and"
+        f" {durable.wall:.1f} µs of wall time ({wall:.2f}x its {standalone.wall:.1f}),"
+        " in the same round trips."
+    )
+
+
 def markdown_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
@@ -137,6 +179,14 @@ def meta_text(meta: dict[str, str]) -> str:
     return "; ".join(f"{key}: {value}" for key, value in meta.items())
 
 
+SWEEP_TEXT = (
+    "Size sweep: W1 on a session that also holds a string of the size given, on each Redis "
+    "configuration. CPU µs per request (wall in parentheses), median of the repeats, a tenth of the "
+    "requests per batch; bytes the Redis server received per request (INFO stats "
+    "total_net_input_bytes; the Sentinel's master for the Sentinel configuration)."
+)
+
+
 def write_markdown(results: Results, path: Path) -> None:
     parts = [
         "# wsgi_session benchmark",
@@ -148,7 +198,8 @@ def write_markdown(results: Results, path: Path) -> None:
         "(time.process_time), wall time in parentheses. Overhead: CPU µs over the matching bare "
         "app (plain WSGI, Flask or Pyramid). x raw: that overhead divided by the raw minimum's "
         "(parse the cookie, one HMAC verify, one Redis GET, JSON, one SET EX, one HMAC sign); "
-        "x raw+CAS: divided by the raw minimum that writes with a compare-and-set script. "
+        "x raw+CAS: divided by the raw minimum that writes with a compare-and-set script on a "
+        "constant-size version (raw minimum + CAS compares the whole value instead, which it sends twice). "
         "W1 reads and increments a counter; W2 reads ten keys; W3 never touches the session; "
         "W4 is a new visitor who reads and gets no session. Round trips per request: Redis "
         "commands counted in redis-py, SQL statements counted in PostgreSQL's log. "
@@ -158,6 +209,10 @@ def write_markdown(results: Results, path: Path) -> None:
         markdown_table(timing_rows(results)),
         "",
     ]
+    if durability_text(results):
+        parts += [durability_text(results), ""]
+    if results.bytes_sent:
+        parts += [SWEEP_TEXT, "", markdown_table(sweep_rows(results)), ""]
     if results.throughput:
         parts += ["Under gunicorn, wrk on 127.0.0.1:", "", markdown_table(throughput_rows(results)), ""]
     if results.footprint is not None:
@@ -172,6 +227,10 @@ def write_rst(results: Results, path: Path) -> None:
     """The body of the README's Performance section after its prose: the run and its tables."""
     parts = [f"- {key}: {value}" for key, value in results.meta.items()]
     parts += ["", rst_table(timing_rows(results)), ""]
+    if durability_text(results):
+        parts += [durability_text(results), ""]
+    if results.bytes_sent:
+        parts += [SWEEP_TEXT, "", rst_table(sweep_rows(results)), ""]
     if results.throughput:
         parts += [rst_table(throughput_rows(results)), ""]
     if results.footprint is not None:
@@ -204,7 +263,11 @@ def write_chart(results: Results, path: Path) -> None:
         lost = [float(results.lost[n].lost) if n in results.lost else 0.0 for n in names]
         title = f"lost of {results.concurrent_updates} concurrent updates"
         panels.append((title, "updates lost", lost, ".0f"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 0.45 * len(names) + 1.8), sharey=True)
+    swept = [c.name for c in configs if any((c.name, size) in results.bytes_sent for size in SIZES)]
+    height = 0.45 * len(names) + 1.8
+    fig = plt.figure(figsize=(4 * len(panels), height + (4.5 if swept else 0)), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[height, 4.5]) if swept else (fig, None)
+    axes = top.subplots(1, len(panels), sharey=True)
     for ax, (title, label, values, number) in zip(axes, panels):
         ax.barh(names, values, color=colours)
         ax.set_title(title)
@@ -213,8 +276,30 @@ def write_chart(results: Results, path: Path) -> None:
             ax.text(value, y, f" {value:{number}}", va="center", fontsize=8)
         ax.margins(x=0.25)
     axes[0].invert_yaxis()  # shared: once turns all, to the order of the table
+    if bottom is not None:
+        _sweep_panels(results, swept, bottom.subplots(1, 2))
     date = results.meta.get("date", "")
     fig.suptitle(f"Session cost per request, in-process (lower is better), {date}")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _sweep_panels(results: Results, names: list[str], axes: Any) -> None:
+    """W1 by session size: bytes sent to Redis, and CPU µs, one line per configuration."""
+    for name in names:
+        style = "-" if name.startswith("wsgi_session") else ":" if name.startswith("raw") else "--"
+        sent = [results.bytes_sent.get((name, size)) for size in SIZES]
+        axes[0].plot(SIZES, sent, style, marker="o", label=name)
+        cpu = [results.timings.get((name, sweep_workload(size))) for size in SIZES]
+        axes[1].plot(SIZES, [None if t is None else t.cpu for t in cpu], style, marker="o", label=name)
+    axes[0].plot(SIZES, SIZES, color="black", linewidth=0.8, label="the string's size")
+    for ax, title, label in (
+        (axes[0], "W1 by session size: bytes sent to Redis", "bytes per request"),
+        (axes[1], "W1 by session size: CPU", "CPU µs per request"),
+    ):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("size of the string the session holds (bytes)")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize=7)

@@ -7,6 +7,8 @@ a bounded duration, and gunicorn is always stopped.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import random
 import re
@@ -23,6 +25,7 @@ from typing import Callable
 import gunicorn.config
 
 from . import ROOT
+from .configs import Context
 from .redis_server import free_port
 
 
@@ -49,12 +52,15 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes], seconds: flo
 class Server:
     """One gunicorn, one sync worker, serving one configuration on a free port."""
 
-    def __init__(self, config_name: str, redis_url: str | None, workdir: str) -> None:
+    def __init__(self, config_name: str, context: Context) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_CONFIG=config_name, BENCH_WORKDIR=workdir)
-        if redis_url:
-            env["BENCH_REDIS_URL"] = redis_url
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(ROOT),
+            BENCH_CONFIG=config_name,
+            BENCH_CONTEXT=json.dumps(dataclasses.asdict(context)),
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -118,8 +124,7 @@ class Throughput:
 
 def requests_per_second(
     baselines: dict[str, str],
-    redis_url: str | None,
-    workdir: str,
+    context: Context,
     paths: list[str],
     paired: str,
     duration: int,
@@ -137,7 +142,7 @@ def requests_per_second(
     servers: dict[str, Server] = {}
     try:
         for name in baselines:
-            servers[name] = Server(name, redis_url, workdir)
+            servers[name] = Server(name, context)
         for server in servers.values():
             server.start_session()
 

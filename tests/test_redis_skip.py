@@ -10,7 +10,12 @@ from pathlib import Path
 from redis_servers import MISSING
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_TESTS = ["tests/test_redis_store.py", "tests/test_redis_gunicorn.py"]
+REDIS_TESTS = [
+    "tests/test_redis_store.py",
+    "tests/test_redis_gunicorn.py",
+    "tests/test_redis_upgrade.py",
+    "tests/test_redis_failover.py",
+]
 
 
 def run_without_redis(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -81,6 +81,13 @@ class MemoryStore:
                 self._put(session_id, payload, ttl)
             return True
 
+    # -- for the command line ---------------------------------------------------------
+
+    def expires_at(self, session_id: str) -> float | None:
+        with self._lock:
+            entry = self._live(session_id)
+            return None if entry is None else entry.expires_at
+
     # -- the index of sessions by user ------------------------------------------------
 
     def add_user_session(self, user_id: str, session_id: str, entry: str) -> int:
