@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -35,6 +34,7 @@ import pytest
 import requests
 import webtest
 from conftest import SECRET, counter_app
+from redis_servers import RedisServer, require_redis, start_replicas, start_sentinel, stop_all
 
 import wsgi_session
 from wsgi_session import (
@@ -46,11 +46,14 @@ from wsgi_session import (
     unsign_cookie,
     update_session,
 )
+from wsgi_session.events import short_hash
 from wsgi_session.flask import FLASK_COOKIE_SESSIONS, SessionInterface
 from wsgi_session.record import decode_record
 from wsgi_session.session_cookie import InsecureCookieWarning
+from wsgi_session.signing import new_session_id
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "example.com"}
 
 
@@ -356,12 +359,27 @@ def _(code, request):
 
 @runs("stores-redis-sentinel")
 def _(code, request):
-    request.getfixturevalue("redis_client")  # an empty server: the Sentinel's master
-    sentinel = request.getfixturevalue("redis_sentinel")
-    code = replaced(
-        code, ('[("sentinel-1", 26379), ("sentinel-2", 26379)]', f'[("127.0.0.1", {sentinel.port})]')
-    )
-    counts(SessionMiddleware(counter_app, store=run(code)["store"], secret=SECRET))
+    # The recipe's master has a replica, as in production: writes wait for it.
+    require_redis()
+    base = request.getfixturevalue("tmp_path")
+    master = RedisServer(base / "master")
+    master.start()
+    servers = [master]
+    try:
+        servers += start_replicas(base, master, 1)
+        sentinel = start_sentinel(base / "sentinel", master, replicas=1)
+        servers.append(sentinel)
+        code = replaced(
+            code, ('[("sentinel-1", 26379), ("sentinel-2", 26379)]', f'[("127.0.0.1", {sentinel.port})]')
+        )
+        store = run(code)["store"]
+        assert store.min_replicas == 1
+        counts(SessionMiddleware(counter_app, store=store, secret=SECRET))
+        with servers[1].client() as replica:
+            assert len(replica.keys("session:*")) == 1  # the write was on the replica when answered
+        store.client.connection_pool.disconnect()
+    finally:
+        stop_all(servers)
 
 
 @runs("stores-redis-client")
@@ -937,59 +955,32 @@ def _(code, request):
     assert [r.levelname for r in caplog.records if r.name == "wsgi_session"] == ["INFO"]
 
 
-@runs("operations-inspect")
-def _(code, request):
-    monkeypatch = secret_env(request)
-    monkeypatch.setenv("SESSION_STORE_URL", f"sqlite:///{request.getfixturevalue('tmp_path')}/s.sqlite3")
-    app = SessionMiddleware(
-        counter_app, store=wsgi_session.store_from_url(os.environ["SESSION_STORE_URL"]), secret=SECRET
-    )
-    browser = client(app)
-    browser.get("/")
-    capsys = request.getfixturevalue("capsys")
-    run(code, cookie_value=browser.cookies["session"])
-    assert "'data': {'visits': 1}" in capsys.readouterr().out
-    run(code, cookie_value=wsgi_session.sign_cookie("K" * 43, "another secret"))
-    assert capsys.readouterr().out == "no session\n"
-
-
-def shell(code: str, env: dict[str, str], tool: str) -> str:
-    if shutil.which(tool) is None:
-        if os.environ.get("WSGI_SESSION_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{tool} not found: apt-get install {tool}")
-        pytest.skip(
-            f"{tool} not found: the example using it is not run. Install it with: apt-get install {tool}"
-        )
-    done = subprocess.run(
-        ["bash", "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-@runs("operations-count-sqlite")
+@runs("operations-cli")
 def _(code, request):
     directory = request.getfixturevalue("tmp_path")
     store = wsgi_session.create_sqlite_store(directory / "sessions.sqlite3")
-    counts(SessionMiddleware(counter_app, store=store, secret=SECRET), times=1)
-    assert shell(replaced(code, ("/var/lib/myapp", str(directory))), {}, "sqlite3") == "1\n"
-
-
-@runs("operations-count-postgres")
-def _(code, request):
-    url = request.getfixturevalue("postgres_url")
-    store = request.getfixturevalue("close_after")(wsgi_session.create_postgres_store(url))
-    counts(SessionMiddleware(counter_app, store=store, secret=SECRET), times=1)
-    assert shell(code, {"DATABASE_URL": url}, "psql") == "1\n"
-
-
-@runs("operations-count-redis")
-def _(code, request):
-    request.getfixturevalue("redis_client")
-    url = request.getfixturevalue("redis_server").url
-    store = wsgi_session.create_redis_store(url=url)
-    counts(SessionMiddleware(counter_app, store=store, secret=SECRET), times=1)
-    assert shell(code, {"REDIS_URL": url}, "redis-cli").strip() == "1"
+    app = SessionMiddleware(users_app, store=store, secret=SECRET, user_key="user_id")
+    phone = logged_in(app, "42", "phone")
+    logged_in(app, "42", "laptop")
+    store.set(new_session_id(), '{"created":1.0,"data":{}}', -10)  # an expired row, for purge
+    code = replaced(
+        code, ("/var/lib/myapp", str(directory)), ("SESSION_SECRET=...", f"SESSION_SECRET={SECRET}")
+    )
+    code = code.replace("wsgi-session ", f"{sys.executable} -m wsgi_session ")
+    environ = {**os.environ, "COOKIE": phone.cookies["session"], "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        ["bash", "-euc", code], env=environ, capture_output=True, text=True, timeout=120, cwd=directory
+    )
+    assert done.returncode == 0, done.stderr
+    session_id = unsign_cookie(phone.cookies["session"], SECRET)
+    assert session_id is not None and session_id not in done.stdout
+    assert done.stdout.count(short_hash(session_id)) >= 2  # inspect, twice
+    assert '"user_id": 42' in done.stdout  # the data, with --data only
+    assert "\n2\n" in done.stdout  # count
+    assert "deleted 1 expired" in done.stdout  # purge
+    assert done.stdout.count("phone") == 1 and done.stdout.count("laptop") == 1  # list
+    assert "ended 2 sessions of user 42" in done.stdout  # revoke
+    assert list_sessions(app, user_id=42) == []
 
 
 # -- migrating --------------------------------------------------------------------------
