@@ -275,3 +275,14 @@ def test_c14_an_old_id_inside_the_window_gets_nothing_and_after_it_is_unknown(st
     _status, headers, body = call(middleware, "/write", planted)
     assert body == b"{'planted': True}"
     assert session_id(session_cookie(headers)) != session_id(planted)  # a new session, never the old ID
+
+
+def test_two_racing_regenerates_leave_one_session_and_no_orphan(store: Any) -> None:
+    cookie = start_session(store, {"user": "ann"})
+    slow_headers, fast_headers = interleave(store, Paused(regenerate_session), regenerate_session, cookie)
+    assert "Set-Cookie" not in slow_headers  # it lost: its new ID was never stored
+    winner = session_cookie(fast_headers)
+    assert read(store, winner) == {"user": "ann"}
+    assert isinstance(decode_record(store.get(session_id(cookie)).payload), Replaced)
+    assert len(store) == 2  # the winner's session and the old ID's marker: nothing else
+    assert read(store, cookie) == {}
