@@ -133,6 +133,7 @@ def test_list_and_revoke_a_users_sessions(site):
         (["count"], {}, "SESSION_STORE_URL"),
         (["count"], {"SESSION_STORE_URL": "ftp://x"}, "scheme 'ftp'"),
         (["count", "--store", "postgresql://ann:hunter2@127.0.0.1:1/db"], {}, "the store failed"),
+        (["count", "--store", "redis://:hunter2@127.0.0.1:1/0"], {}, "the store failed"),
         (["inspect", "s:x.y"], {"SESSION_STORE_URL": "memory://"}, "SESSION_SECRET"),
     ],
 )
@@ -150,3 +151,28 @@ def test_the_installed_command_is_the_same(tmp_path):
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
     assert config["options.entry_points"]["console_scripts"].strip() == "wsgi-session = wsgi_session.cli:main"
+
+
+@pytest.mark.parametrize("topology", ["standalone", "cluster"])
+def test_count_on_redis_counts_sessions_not_the_users_index(topology, request):
+    from redis.cluster import RedisCluster
+
+    from wsgi_session import create_redis_store
+
+    if topology == "standalone":
+        request.getfixturevalue("redis_client")
+        url = request.getfixturevalue("redis_server").url
+        store = create_redis_store(url=url)
+    else:
+        nodes = request.getfixturevalue("redis_cluster")
+        for node in nodes:
+            with node.client() as client:
+                client.flushall()
+        store = create_redis_store(client=RedisCluster(host="127.0.0.1", port=nodes[0].port))
+        url = None
+    middleware = SessionMiddleware(app, store=store, secret=SECRET, user_key="user_id")
+    for user in ("ann", "bob", "ann"):
+        browser(middleware).get(f"/login?{user}")
+    assert len(store) == 3
+    if url is not None:
+        assert run("count", "--store", url).stdout.strip() == "3"

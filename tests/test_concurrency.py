@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -245,3 +246,43 @@ def test_conflicts_past_the_retry_bound_raise_session_conflict_error(monkeypatch
     with pytest.raises(SessionConflictError, match="kept changing"):
         call(SessionMiddleware(counter_app, store=store, secret=SECRET), "/", cookie)
     assert store.attempts == MAX_ATTEMPTS == 50
+
+
+def test_c14_an_old_id_inside_the_window_gets_nothing_and_after_it_is_unknown(store: Any) -> None:
+    """C14 on each store: reads and writes through a replaced ID store nothing, send no
+    cookie and see nothing of the new session; once the window is over, the ID is unknown."""
+
+    def app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/login":
+            regenerate_session(environ)
+            update_session(environ, lambda s: {"user": "victim"})
+        elif environ["PATH_INFO"] == "/write":
+            update_session(environ, lambda s: {"planted": True})
+        start_response("200 OK", [])
+        return [repr(dict(get_session(environ) or {})).encode()]
+
+    middleware = SessionMiddleware(app, store=store, secret=SECRET, regenerate_window=1)
+    planted = start_session(store, {"visits": 1})
+    _status, login, _body = call(middleware, "/login", planted)
+    for path in ("/read", "/write", "/login"):
+        _status, headers, body = call(middleware, path, planted)
+        assert "Set-Cookie" not in headers
+        assert b"visits" not in body
+    assert read(store, session_cookie(login)) == {"visits": 1, "user": "victim"}
+    assert isinstance(decode_record(store.get(session_id(planted)).payload), Replaced)
+    time.sleep(1.2)  # past the window: each store expires the marker on its own clock
+    assert store.get(session_id(planted)) is None
+    _status, headers, body = call(middleware, "/write", planted)
+    assert body == b"{'planted': True}"
+    assert session_id(session_cookie(headers)) != session_id(planted)  # a new session, never the old ID
+
+
+def test_two_racing_regenerates_leave_one_session_and_no_orphan(store: Any) -> None:
+    cookie = start_session(store, {"user": "ann"})
+    slow_headers, fast_headers = interleave(store, Paused(regenerate_session), regenerate_session, cookie)
+    assert "Set-Cookie" not in slow_headers  # it lost: its new ID was never stored
+    winner = session_cookie(fast_headers)
+    assert read(store, winner) == {"user": "ann"}
+    assert isinstance(decode_record(store.get(session_id(cookie)).payload), Replaced)
+    assert len(store) == 2  # the winner's session and the old ID's marker: nothing else
+    assert read(store, cookie) == {}

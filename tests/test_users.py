@@ -7,18 +7,22 @@ the middleware, as an app would use them.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import webtest
 from conftest import SECRET, SpyStore
+from redis.cluster import RedisCluster
 
 from wsgi_session import (
     SessionInfo,
     SessionMiddleware,
     create_memory_store,
     create_postgres_store,
+    create_redis_store,
     create_sqlite_store,
     destroy_session,
     get_session,
@@ -29,21 +33,36 @@ from wsgi_session import (
     sign_cookie,
     update_session,
 )
+from wsgi_session.record import encode_record
 from wsgi_session.signing import new_session_id
 
 Environ = dict[str, Any]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def users_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """Each shipped store: each keeps an index of sessions by user."""
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis cluster", "postgres"])
+def users_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Each shipped store: each keeps an index of sessions by user.
+
+    On the cluster a user's index and the user's sessions live on different nodes.
+    """
     if request.param == "sqlite":
-        return create_sqlite_store(tmp_path / "sessions.sqlite3")
-    if request.param == "postgres":
-        return request.getfixturevalue("close_after")(
-            create_postgres_store(request.getfixturevalue("postgres_url"))
-        )
-    return create_memory_store()
+        yield create_sqlite_store(tmp_path / "sessions.sqlite3")
+    elif request.param == "redis":
+        request.getfixturevalue("redis_client")  # an empty server for this test
+        yield create_redis_store(url=request.getfixturevalue("redis_server").url)
+    elif request.param == "redis cluster":
+        nodes = request.getfixturevalue("redis_cluster")
+        for node in nodes:
+            with node.client() as client:
+                client.flushall()
+        cluster = RedisCluster(host="127.0.0.1", port=nodes[0].port, socket_timeout=2)
+        yield create_redis_store(client=cluster)
+        cluster.close()
+    elif request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        yield request.getfixturevalue("close_after")(create_postgres_store(url))
+    else:
+        yield create_memory_store()
 
 
 def users_app(environ: Environ, start_response: Callable[..., Any]) -> list[bytes]:
@@ -339,3 +358,59 @@ def test_an_unknown_signed_id_lists_nothing(app):
     client = browser(app, "x", "y")
     client.set_cookie("session", sign_cookie(new_session_id(), SECRET))
     assert client.get("/list").json == []
+
+
+def test_on_redis_only_a_login_or_logout_costs_a_round_trip_more(redis_server, redis_client):
+    """Counted by Redis itself (INFO commandstats) and by redis-py's sends."""
+    from unittest import mock
+
+    from redis.connection import AbstractConnection
+
+    store = create_redis_store(url=redis_server.url)
+    middleware = SessionMiddleware(users_app, store=store, secret=SECRET, user_key="user_id")
+    client = browser(middleware, "x", "y")
+    client.get("/")
+    client.get("/")  # the script is loaded
+
+    def cost(path: str) -> tuple[int, dict[str, int]]:
+        redis_client.config_resetstat()
+        send = AbstractConnection.send_packed_command
+        with mock.patch.object(
+            AbstractConnection, "send_packed_command", autospec=True, side_effect=send
+        ) as sent:
+            client.get(path)
+        stats = redis_client.info("commandstats")
+        calls = {name.removeprefix("cmdstat_"): entry["calls"] for name, entry in stats.items()}
+        calls.pop("info", None)
+        calls.pop("config|resetstat", None)
+        return sent.call_count, calls
+
+    plain = cost("/")
+    assert plain == (2, {"get": 1, "evalsha": 1, "getrange": 1, "set": 1})  # as without user_key
+    login = cost("/login?user=ann")
+    assert login[0] == 4  # GET, the marker's compare-and-set, the new session's SET, the index
+    assert login[1]["hset"] == 1 and login[1]["hlen"] == 1
+    assert cost("/") == plain
+    logout = cost("/logout")
+    assert logout[0] == 3 and logout[1]["hdel"] == 1
+
+
+def test_on_redis_a_thousand_sessions_are_listed_in_two_round_trips(redis_server, redis_client):
+    from unittest import mock
+
+    from redis.connection import AbstractConnection
+
+    store = create_redis_store(url=redis_server.url)
+    middleware = SessionMiddleware(users_app, store=store, secret=SECRET, user_key="user_id")
+    record = encode_record(time.time(), '{"user_id":"ann"}')
+    for _ in range(1000):
+        session_id = new_session_id()
+        store.set(session_id, record, 600)
+        store.add_user_session("ann", session_id, "{}")
+    send = AbstractConnection.send_packed_command
+    with mock.patch.object(
+        AbstractConnection, "send_packed_command", autospec=True, side_effect=send
+    ) as sent:
+        listed = list_sessions(middleware, user_id="ann")
+    assert len(listed) == 1000
+    assert sent.call_count == 2  # HGETALL, then every GET and PTTL pipelined

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Hashable
+import time
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from .errors import SessionStoreError
-from .store import StoredSession
+from .signing import SESSION_ID_LENGTH
+from .store import StoredSession, UserSession
 
 if TYPE_CHECKING:
     from redis import ConnectionPool, Redis
@@ -87,6 +89,15 @@ return 1
 _COMPARE_AND_SET_SHA = hashlib.sha1(_COMPARE_AND_SET.encode(), usedforsecurity=False).hexdigest()
 
 
+def _stored(value: bytes | None) -> StoredSession | None:
+    """The stored session in a key's value: the payload without the version, and the version."""
+    if value is None:
+        return None
+    if value.startswith(_VERSION_OPEN) and value[_HEAD - 2 : _HEAD] == _VERSION_CLOSE:
+        return StoredSession(b"{" + value[_HEAD:], value[len(_VERSION_OPEN) : _HEAD - 2])
+    return StoredSession(value, hashlib.sha1(value, usedforsecurity=False).hexdigest())
+
+
 def _check_object(payload: str) -> None:
     if payload[:1] != "{":
         raise ValueError("the Redis store keeps JSON objects: a payload starts with '{'")
@@ -132,16 +143,15 @@ class RedisStore:
         try:
             value = cast("bytes | None", self.client.get(self.prefix + session_id))
         except self._errors.ResponseError as error:
-            if not str(error).startswith("WRONGTYPE"):
-                raise
-            # Someone else's key of another type: no payload, which the session
-            # layer reads as "not a session" (and logs), never as a store failure.
-            return StoredSession(b"", b"")
-        if value is None:
-            return None
-        if value.startswith(_VERSION_OPEN) and value[_HEAD - 2 : _HEAD] == _VERSION_CLOSE:
-            return StoredSession(b"{" + value[_HEAD:], value[len(_VERSION_OPEN) : _HEAD - 2])
-        return StoredSession(value, hashlib.sha1(value, usedforsecurity=False).hexdigest())
+            value = self._not_a_string(error)
+        return _stored(value)
+
+    def _not_a_string(self, error: Exception) -> bytes:
+        """Someone else's key of another type: no payload, which the session layer reads
+        as "not a session" (and logs), never as a store failure."""
+        if not str(error).startswith("WRONGTYPE"):
+            raise error
+        return b""
 
     def set(self, session_id: str, payload: str, ttl: int) -> None:
         _check_object(payload)
@@ -164,7 +174,7 @@ class RedisStore:
         else:
             _check_object(payload)
             args = (version, secrets.token_urlsafe(_TOKEN_BYTES), payload, ttl)
-        applied, doubtful = self._write(key, ("EVALSHA", _COMPARE_AND_SET_SHA, 1, key, *args))
+        (applied,), doubtful = self._write(key, ("EVALSHA", _COMPARE_AND_SET_SHA, 1, key, *args))
         if doubtful and not applied:
             # Sent twice: the first try may have applied, then another write came.
             # Only finding this very write (or making it now) is an answer.
@@ -174,11 +184,68 @@ class RedisStore:
             )
         return bool(applied)
 
+    # -- the index of sessions by user: one hash per user -------------------------
+
+    def add_user_session(self, user_id: str, session_id: str, entry: str) -> int:
+        key = self._user_key(user_id)
+        (_, count), _ = self._write(key, ("HSET", key, session_id, entry), ("HLEN", key))
+        return int(count)
+
+    def remove_user_sessions(self, user_id: str, session_ids: Sequence[str]) -> None:
+        if session_ids:
+            key = self._user_key(user_id)
+            self._write(key, ("HDEL", key, *session_ids))
+
+    def user_sessions(self, user_id: str) -> list[UserSession]:
+        """The user's index, then each session's value and TTL, pipelined: two round trips.
+
+        The sessions' keys may live on other nodes of a cluster than the user's hash:
+        a cluster pipeline sends each command to its node.
+        """
+        entries = cast("dict[bytes, bytes]", self.client.hgetall(self._user_key(user_id)))
+        if not entries:
+            return []
+        session_ids = [raw.decode("ascii", "replace") for raw in entries]
+        pipeline = self.client.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipeline.get(self.prefix + session_id)
+            pipeline.pttl(self.prefix + session_id)
+        replies = pipeline.execute(raise_on_error=False)
+        now = time.time()
+        found = []
+        for index, (session_id, entry) in enumerate(zip(session_ids, entries.values())):
+            value, ttl = replies[2 * index], replies[2 * index + 1]
+            if isinstance(value, Exception):
+                value = self._not_a_string(value)
+            stored = _stored(value)
+            expires_at = now + ttl / 1000 if isinstance(ttl, int) and ttl > 0 else None
+            found.append(UserSession(session_id, entry, stored, expires_at))
+        return found
+
+    def _user_key(self, user_id: str) -> str:
+        # ":" is in no session ID: a user's key never meets a session's.
+        return f"{self.prefix}user:{user_id}"
+
+    # -- for the command line ---------------------------------------------------
+
+    def __len__(self) -> int:
+        """The live sessions (and markers of replaced IDs), counted with ``SCAN``.
+
+        For the command line only: a scan is never done on a request's path.
+        """
+        length = len(self.prefix) + SESSION_ID_LENGTH
+        keys = self.client.scan_iter(match=self.prefix + "*", count=1000)
+        return sum(1 for key in keys if len(key) == length and b":" not in key[len(self.prefix) :])
+
+    def expires_at(self, session_id: str) -> float | None:
+        ttl = self.client.pttl(self.prefix + session_id)
+        return time.time() + ttl / 1000 if isinstance(ttl, int) and ttl > 0 else None
+
     # -- one write: one round trip to the key's master --------------------------
 
-    def _write(self, key: str, command: tuple[Any, ...]) -> tuple[Any, bool]:
-        """Send ``command`` to the key's master; return its reply, and whether an
-        earlier try may have applied it too.
+    def _write(self, key: str, *commands: tuple[Any, ...]) -> tuple[list[Any], bool]:
+        """Send ``commands`` to the key's master; return their replies, and whether an
+        earlier try may have applied them too.
 
         When the master may have changed (a broken connection, a read-only replica,
         a cluster redirection), the store asks again where the master is and sends
@@ -186,7 +253,7 @@ class RedisStore:
         """
         pool = self._pool(key)
         try:
-            return self._send(pool, command), False
+            return self._send(pool, commands), False
         except _ReplyLost:
             doubtful, redirection = True, None
         except self._moved as error:
@@ -194,7 +261,7 @@ class RedisStore:
         self._forget_master(pool, redirection)
         pool = self._pool(key)
         try:
-            return self._send(pool, command), doubtful
+            return self._send(pool, commands), doubtful
         except (_ReplyLost, *self._moved) as error:
             self._forget_master(pool)
             if isinstance(error, _ReplyLost):
@@ -225,22 +292,22 @@ class RedisStore:
         else:
             self._cluster.nodes_manager.initialize()
 
-    def _send(self, pool: ConnectionPool, command: tuple[Any, ...]) -> Any:
-        commands = [command, self._wait] if self.min_replicas else [command]
-        replies = self._round_trip(pool, commands)
+    def _send(self, pool: ConnectionPool, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+        sent = [*commands, self._wait] if self.min_replicas else list(commands)
+        replies = self._round_trip(pool, sent)
         if isinstance(replies[0], self._errors.NoScriptError):  # it did not run: load it, send again
             self._round_trip(pool, [("SCRIPT", "LOAD", _COMPARE_AND_SET)])
-            replies = self._round_trip(pool, commands)
+            replies = self._round_trip(pool, sent)
         for reply in replies:
             if isinstance(reply, self._errors.ResponseError):
                 raise reply
-        if self.min_replicas and replies[1] < self.min_replicas:
+        if self.min_replicas and replies[-1] < self.min_replicas:
             self._forget_master(pool)
             raise SessionStoreError(
-                f"the write reached {replies[1]} of {self.min_replicas} replicas within"
+                f"the write reached {replies[-1]} of {self.min_replicas} replicas within"
                 f" {self._replica_timeout} s: it is not durable, a failover could undo it"
             )
-        return replies[0]
+        return replies[: len(commands)]
 
     def _round_trip(self, pool: ConnectionPool, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send ``commands`` at once on one connection of ``pool``; return every reply.
