@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import re
-import textwrap
-from typing import Any
 
 import webtest
-from conftest import SECRET
-from test_readme import python_blocks, section
 
 from examples import flask_app, pyramid_app
-from wsgi_session import SessionMiddleware, create_memory_store, update_session
 
 
 def test_flask_example_counter_login_members_logout():
@@ -54,19 +49,6 @@ def test_webtest_sends_the_secure_session_cookie_only_over_https():
         over_https = webtest.TestApp(app, extra_environ={"wsgi.url_scheme": "https"})
         assert "visits: 1" in over_https.get("/").text
         assert "visits: 2" in over_https.get("/").text
-
-
-def visits(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    count = update_session(environ, lambda s: {"visits": s.get("visits", 0) + 1})["visits"]
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [f"visits: {count}\n".encode()]
-
-
-def test_the_webtest_recipe_of_testing_your_app_counts():
-    (code,) = python_blocks(section("Testing your app"))
-    namespace: dict[str, Any] = {"app": SessionMiddleware(visits, store=create_memory_store(), secret=SECRET)}
-    exec(textwrap.dedent(code), namespace)  # the block sits in a list item
-    namespace["test_the_counter_counts"]()
 
 
 def csrf_token(page: str) -> str:
