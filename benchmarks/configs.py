@@ -290,7 +290,7 @@ def wsgi_session_redis(ctx: Context) -> WSGIApp:
 
 
 def wsgi_session_sentinel(ctx: Context) -> WSGIApp:
-    """The README's Sentinel recipe: each write waits for the master's one replica."""
+    """The Sentinel recipe of docs/stores.rst: each write waits for the master's one replica."""
     from redis.sentinel import Sentinel
 
     from wsgi_session.redis_store import create_redis_store

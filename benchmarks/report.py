@@ -1,5 +1,5 @@
 """The results as tables (Markdown for the results folder, reStructuredText for the
-README) and as a bar chart of the overheads."""
+docs' performance page) and as a bar chart of the overheads."""
 
 from __future__ import annotations
 
@@ -224,7 +224,7 @@ def write_markdown(results: Results, path: Path) -> None:
 
 
 def write_rst(results: Results, path: Path) -> None:
-    """The body of the README's Performance section after its prose: the run and its tables."""
+    """What docs/performance.rst includes after its prose: the run and its tables."""
     parts = [f"- {key}: {value}" for key, value in results.meta.items()]
     parts += ["", rst_table(timing_rows(results)), ""]
     if durability_text(results):
