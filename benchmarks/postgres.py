@@ -52,10 +52,10 @@ def _url() -> str:
     return url
 
 
-def wsgi_session_postgres(_: Context) -> WSGIApp:
+def wsgi_session_postgres(ctx: Context) -> WSGIApp:
     from wsgi_session import create_postgres_store
 
-    return _wsgi_session(create_postgres_store(_url()))
+    return _wsgi_session(create_postgres_store(_url()), ctx.initial)
 
 
 def wsgi_session_postgres_flask(_: Context) -> WSGIApp:
