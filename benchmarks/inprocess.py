@@ -194,8 +194,10 @@ def measure(
 Batch = tuple[WSGIApp, dict[str, Any], int]
 
 
-def batches(configs: list[Config], context: Context, requests: int) -> dict[tuple[str, str], Batch]:
-    """The batches of a timing process: every workload, and the sweep's sizes on Redis."""
+def batches(
+    configs: list[Config], context: Context, requests: int, sweep: bool = True
+) -> dict[tuple[str, str], Batch]:
+    """The batches of a timing process: every workload, and unless told not to, the sweep's sizes on Redis."""
     result: dict[tuple[str, str], Batch] = {}
     for config in configs:
         app = config.build(context)
@@ -203,7 +205,7 @@ def batches(configs: list[Config], context: Context, requests: int) -> dict[tupl
         for workload, (path, with_cookie) in WORKLOADS.items():
             environ = base_environ(path, cookie if with_cookie else None)
             result[config.name, workload] = (app, environ, requests)
-        if config.redis:
+        if config.redis and sweep:
             for size in SIZES:
                 sized = config.build(dataclasses.replace(context, size=size))
                 environ = base_environ("/w1", start_session(config, sized))
