@@ -27,8 +27,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from unittest import mock
 
 from . import ROOT
 from .configs import Config, Context, WSGIApp, find_config
@@ -257,14 +260,13 @@ def bytes_to_redis(app: WSGIApp, cookie: str, context: Context, requests: int = 
     return total / requests
 
 
-def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int = 50) -> float:
-    """Round trips to Redis per request (untimed): redis-py sends once per command or pipeline.
+@contextmanager
+def redis_sends() -> Iterator[mock.MagicMock]:
+    """Counts, meanwhile, what redis-py sends: once per command or pipeline, a round trip each.
 
     Counted in the client, as calls of ``send_packed_command``, which every redis-py
     user goes through, so the peers are counted the same way.
     """
-    from unittest import mock
-
     from redis.connection import AbstractConnection
 
     with mock.patch.object(
@@ -273,6 +275,12 @@ def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int
         autospec=True,
         side_effect=AbstractConnection.send_packed_command,
     ) as sent:
+        yield sent
+
+
+def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int = 50) -> float:
+    """Round trips to Redis per request (untimed)."""
+    with redis_sends() as sent:
         for _ in range(requests):
             call(app, path, cookie)
     return sent.call_count / requests
