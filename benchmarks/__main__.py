@@ -4,8 +4,8 @@ Starts its own redis-server on a free loopback port, and a master with a replica
 behind a Sentinel (all stopped at the end), builds every configuration, checks each
 works, times them in-process (the Redis ones also on a sweep of session sizes,
 with the bytes Redis receives), counts lost updates under concurrent requests,
-measures the memory store, and, unless told not to, the throughput under gunicorn
-with wrk.
+measures the memory store, lists a user's sessions on each store, and, unless told
+not to, the throughput under gunicorn with wrk.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from .postgres import postgres_server, round_trips
 from .redis_server import redis_server, sentinel_master
 from .report import Results, write_chart, write_markdown, write_rst
 from .throughput import requests_per_second
+from .users import list_sessions_costs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = (
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 results.lost[config.name] = lost_updates(config, apps[config.name], threads, per_thread)
                 progress(f"concurrent updates, {config.name}: {results.lost[config.name]}")
         results.footprint = memory_store_footprint(max_entries=2000 if args.quick else 10_000)
+        results.listings = list_sessions_costs(configs, context, postgres)
         if not args.no_gunicorn:
             baselines = {c.name: results.bare(c).name for c in configs}
             results.throughput = requests_per_second(

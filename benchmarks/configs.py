@@ -31,6 +31,13 @@ MAX_AGE = 86400
 KEYS = ["counter"] + [f"k{i}" for i in range(1, 10)]
 INITIAL = {"counter": 0, **{f"k{i}": f"value number {i}" for i in range(1, 10)}}
 
+#: The configurations with metrics enabled, and the same without.
+METRICS_PAIRS = {
+    "wsgi_session (memory, metrics)": "wsgi_session (memory)",
+    "wsgi_session (Redis, metrics)": "wsgi_session (Redis)",
+}
+MEMORY_METRICS, REDIS_METRICS = METRICS_PAIRS
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -257,7 +264,7 @@ def beaker_redis(ctx: Context) -> WSGIApp:
 # -- wsgi_session -----------------------------------------------------------------
 
 
-def _wsgi_session(store: Any, initial: dict[str, Any]) -> WSGIApp:
+def _wsgi_session(store: Any, initial: dict[str, Any], *, metrics: bool = False) -> WSGIApp:
     def page(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ["PATH_INFO"]
         if path == "/w3":
@@ -270,11 +277,16 @@ def _wsgi_session(store: Any, initial: dict[str, Any]) -> WSGIApp:
             return respond(start_response, visits)
         return respond(start_response, read_all(get_session(environ)))
 
-    return SessionMiddleware(page, store=store, secret=SECRET, max_age=MAX_AGE)
+    return SessionMiddleware(page, store=store, secret=SECRET, max_age=MAX_AGE, metrics=metrics)
 
 
 def wsgi_session_memory(ctx: Context) -> WSGIApp:
     return _wsgi_session(create_memory_store(max_entries=100_000), ctx.initial)
+
+
+def wsgi_session_memory_metrics(ctx: Context) -> WSGIApp:
+    """With Prometheus metrics: a store this cheap shows what counting costs."""
+    return _wsgi_session(create_memory_store(max_entries=100_000), ctx.initial, metrics=True)
 
 
 def wsgi_session_sqlite(ctx: Context) -> WSGIApp:
@@ -287,6 +299,12 @@ def wsgi_session_redis(ctx: Context) -> WSGIApp:
     from wsgi_session.redis_store import create_redis_store  # type: ignore[import-not-found]
 
     return _wsgi_session(create_redis_store(url=ctx.redis_url), ctx.initial)
+
+
+def wsgi_session_redis_metrics(ctx: Context) -> WSGIApp:
+    from wsgi_session.redis_store import create_redis_store
+
+    return _wsgi_session(create_redis_store(url=ctx.redis_url), ctx.initial, metrics=True)
 
 
 def wsgi_session_sentinel(ctx: Context) -> WSGIApp:
@@ -332,6 +350,7 @@ def all_configs() -> list[Config]:
     from .raw import raw_minimum, raw_minimum_cas, raw_minimum_version_cas
 
     with_postgres = _importable("psycopg") and _importable("psycopg_pool") and _importable("flask_sqlalchemy")
+    with_metrics = _importable("prometheus_client")
 
     configs = [
         Config("bare WSGI app", "wsgi", bare_wsgi, is_bare=True, counts_updates=False),
@@ -342,10 +361,14 @@ def all_configs() -> list[Config]:
         Config("Beaker (ext:redis)", "wsgi", beaker_redis, redis=True),
         Config("wsgi_session (memory)", "wsgi", wsgi_session_memory),
     ]
+    if with_metrics:
+        configs.append(Config(MEMORY_METRICS, "wsgi", wsgi_session_memory_metrics))
     if _importable("wsgi_session.sqlite_store"):
         configs.append(Config("wsgi_session (SQLite)", "wsgi", wsgi_session_sqlite))
     if _importable("wsgi_session.redis_store"):
         configs.append(Config("wsgi_session (Redis)", "wsgi", wsgi_session_redis, redis=True))
+        if with_metrics:
+            configs.append(Config(REDIS_METRICS, "wsgi", wsgi_session_redis_metrics, redis=True))
         name = "wsgi_session (Sentinel, 1 replica)"
         configs.append(Config(name, "wsgi", wsgi_session_sentinel, redis=True, sentinel=True))
     if with_postgres:

@@ -27,8 +27,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from unittest import mock
 
 from . import ROOT
 from .configs import Config, Context, WSGIApp, find_config
@@ -194,8 +197,10 @@ def measure(
 Batch = tuple[WSGIApp, dict[str, Any], int]
 
 
-def batches(configs: list[Config], context: Context, requests: int) -> dict[tuple[str, str], Batch]:
-    """The batches of a timing process: every workload, and the sweep's sizes on Redis."""
+def batches(
+    configs: list[Config], context: Context, requests: int, sweep: bool = True
+) -> dict[tuple[str, str], Batch]:
+    """The batches of a timing process: every workload, and unless told not to, the sweep's sizes on Redis."""
     result: dict[tuple[str, str], Batch] = {}
     for config in configs:
         app = config.build(context)
@@ -203,7 +208,7 @@ def batches(configs: list[Config], context: Context, requests: int) -> dict[tupl
         for workload, (path, with_cookie) in WORKLOADS.items():
             environ = base_environ(path, cookie if with_cookie else None)
             result[config.name, workload] = (app, environ, requests)
-        if config.redis:
+        if config.redis and sweep:
             for size in SIZES:
                 sized = config.build(dataclasses.replace(context, size=size))
                 environ = base_environ("/w1", start_session(config, sized))
@@ -255,14 +260,13 @@ def bytes_to_redis(app: WSGIApp, cookie: str, context: Context, requests: int = 
     return total / requests
 
 
-def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int = 50) -> float:
-    """Round trips to Redis per request (untimed): redis-py sends once per command or pipeline.
+@contextmanager
+def redis_sends() -> Iterator[mock.MagicMock]:
+    """Counts, meanwhile, what redis-py sends: once per command or pipeline, a round trip each.
 
     Counted in the client, as calls of ``send_packed_command``, which every redis-py
     user goes through, so the peers are counted the same way.
     """
-    from unittest import mock
-
     from redis.connection import AbstractConnection
 
     with mock.patch.object(
@@ -271,6 +275,12 @@ def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int
         autospec=True,
         side_effect=AbstractConnection.send_packed_command,
     ) as sent:
+        yield sent
+
+
+def redis_round_trips(app: WSGIApp, path: str, cookie: str | None, requests: int = 50) -> float:
+    """Round trips to Redis per request (untimed)."""
+    with redis_sends() as sent:
         for _ in range(requests):
             call(app, path, cookie)
     return sent.call_count / requests

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .configs import Config
+from .configs import METRICS_PAIRS, Config
 from .inprocess import SIZES, WORKLOADS, Concurrency, Timing, sweep_workload
 from .memory import Footprint
 from .throughput import Throughput
+from .users import CALLS, SESSIONS, Listing
 
 RAW = "raw minimum (Redis)"
 #: The least work that loses no update: a compare-and-set on a constant-size version.
@@ -31,6 +32,7 @@ class Results:
     problems: dict[str, list[str]] = field(default_factory=dict)
     throughput: dict[str, Throughput] = field(default_factory=dict)
     footprint: Footprint | None = None
+    listings: dict[str, Listing] = field(default_factory=dict)  # list_sessions, by configuration
 
     def bare(self, config: Config) -> Config:
         return next(c for c in self.configs if c.is_bare and c.family == config.family)
@@ -142,6 +144,42 @@ def durability_text(results: Results) -> str:
     )
 
 
+def metrics_text(results: Results) -> str:
+    """What ``metrics=True`` cost in this run: W1 and W2 with it, against the same configuration without."""
+    parts = []
+    for name, without in METRICS_PAIRS.items():
+        for workload in ("W1", "W2"):
+            on, off = results.timings.get((name, workload)), results.timings.get((without, workload))
+            overhead = results.overhead(without, workload)
+            if on is None or off is None or not overhead:
+                continue
+            cost = on.cpu - off.cpu
+            parts.append(f"{workload} {cost:+.1f} µs ({cost / overhead:+.1%} of the overhead) on {without}")
+    if not parts:
+        return ""
+    return (
+        "Metrics (metrics=True, prometheus_client's registry in the process), in this run's medians: "
+        + "; ".join(parts)
+        + ". Timed interleaved over many processes, with multiprocess mode: python -m benchmarks.metrics."
+    )
+
+
+def listing_rows(results: Results) -> list[list[str]]:
+    rows = [["store", "sessions listed", "round trips per call", "wall ms per call", "CPU ms per call"]]
+    for name, listing in results.listings.items():
+        trips = "none (in process)" if listing.round_trips is None else str(listing.round_trips)
+        rows.append([name, f"{listing.sessions:,}", trips, f"{listing.wall_ms:.1f}", f"{listing.cpu_ms:.1f}"])
+    return rows
+
+
+LISTING_TEXT = (
+    f"list_sessions of a user signed in {SESSIONS:,} times, called from the middleware;"
+    f" medians of {CALLS} calls. Round trips: Redis commands and pipelines sent, counted in redis-py;"
+    " statements, counted in PostgreSQL's log and traced by sqlite3 (SQLite's are calls into a"
+    " library in the process)."
+)
+
+
 def markdown_table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(rows[0]) - 1)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
@@ -211,12 +249,16 @@ def write_markdown(results: Results, path: Path) -> None:
     ]
     if durability_text(results):
         parts += [durability_text(results), ""]
+    if metrics_text(results):
+        parts += [metrics_text(results), ""]
     if results.bytes_sent:
         parts += [SWEEP_TEXT, "", markdown_table(sweep_rows(results)), ""]
     if results.throughput:
         parts += ["Under gunicorn, wrk on 127.0.0.1:", "", markdown_table(throughput_rows(results)), ""]
     if results.footprint is not None:
         parts += [footprint_text(results.footprint), ""]
+    if results.listings:
+        parts += [LISTING_TEXT, "", markdown_table(listing_rows(results)), ""]
     for name, problems in results.problems.items():
         parts += [f"Check failed for {name}: {problem}" for problem in problems]
     parts += ["", "![overhead per request](benchmark.png)", ""]
@@ -229,12 +271,16 @@ def write_rst(results: Results, path: Path) -> None:
     parts += ["", rst_table(timing_rows(results)), ""]
     if durability_text(results):
         parts += [durability_text(results), ""]
+    if metrics_text(results):
+        parts += [metrics_text(results), ""]
     if results.bytes_sent:
         parts += [SWEEP_TEXT, "", rst_table(sweep_rows(results)), ""]
     if results.throughput:
         parts += [rst_table(throughput_rows(results)), ""]
     if results.footprint is not None:
         parts += [footprint_text(results.footprint), ""]
+    if results.listings:
+        parts += [LISTING_TEXT, "", rst_table(listing_rows(results)), ""]
     path.write_text("\n".join(parts), encoding="utf-8")
 
 

@@ -20,6 +20,7 @@ serve them with ``prometheus_client.multiprocess.MultiProcessCollector``, as
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -56,18 +57,21 @@ class Metrics:
 
     def __init__(self) -> None:
         collectors = _shared_collectors()
-        self._loads = collectors["loads"]
-        self._writes = collectors["writes"]
+        # Each label's child is looked up once (the labels are a fixed few): labels()
+        # checks its arguments and takes a lock on every call, which cost more than
+        # the count itself, on every request. Two threads that both miss get one child.
+        self._loads = functools.cache(collectors["loads"].labels)
+        self._writes = functools.cache(collectors["writes"].labels)
         self._conflicts = collectors["conflicts"]
         self._give_ups = collectors["give_ups"]
-        self._errors = collectors["errors"]
-        self._seconds = collectors["seconds"]
+        self._errors = functools.cache(collectors["errors"].labels)
+        self._seconds = functools.cache(collectors["seconds"].labels)
 
     def loaded(self, outcome: str) -> None:
-        self._loads.labels(outcome).inc()
+        self._loads(outcome).inc()
 
     def wrote(self, kind: str) -> None:
-        self._writes.labels(kind).inc()
+        self._writes(kind).inc()
 
     def conflict(self) -> None:
         self._conflicts.inc()
@@ -76,7 +80,7 @@ class Metrics:
         self._give_ups.inc()
 
     def store_error(self, operation: str) -> None:
-        self._errors.labels(operation).inc()
+        self._errors(operation).inc()
 
     def store_call(self, operation: str, seconds: float) -> None:
-        self._seconds.labels(operation).observe(seconds)
+        self._seconds(operation).observe(seconds)
