@@ -141,7 +141,7 @@ class RedisStore:
 
     def get(self, session_id: str) -> StoredSession | None:
         try:
-            value = cast("bytes | None", self.client.get(self.prefix + session_id))
+            value: bytes | None = self.client.get(self.prefix + session_id)  # type: ignore[assignment]
         except self._errors.ResponseError as error:
             value = self._not_a_string(error)
         return _stored(value)

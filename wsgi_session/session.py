@@ -252,12 +252,11 @@ class RequestSession:
         self._updaters = []
         self._regenerated = self._restarted = self._detached = False
         self._stored_id = None
-        read = settings.cookie.read(self._cookie_header)
-        session_id = read.session_id
+        session_id, resend, rejected = settings.cookie.read(self._cookie_header)
         if session_id is None:
-            outcome = "bad_cookie" if read.rejected else "new"
+            outcome = "bad_cookie" if rejected else "new"
         else:
-            self._signed_cookie = read.resend
+            self._signed_cookie = resend
             outcome = self._load_record(session_id)
         settings.events.loaded(outcome, session_id or self._cookie_header)
         if self._stored_id is None:

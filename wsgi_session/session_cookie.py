@@ -12,7 +12,7 @@ import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Optional
 from urllib.parse import unquote
 
 from werkzeug.http import dump_cookie, http_date
@@ -50,22 +50,16 @@ class CookieOptions:
     partitioned: bool = False
 
 
-class CookieRead(NamedTuple):
-    """What a request's ``Cookie`` header says about its session.
+#: What a request's ``Cookie`` header says about its session: ``(session_id, resend,
+#: rejected)``. ``session_id`` is the ID a cookie of ours proves, or ``None``.
+#: ``resend`` is that cookie's text when it can go back to the browser as it came
+#: (signed with the first secret). ``rejected`` tells that a cookie of our name was
+#: there but proved nothing: forged, tampered, or signed with a secret no longer
+#: configured. A plain tuple: it is built on every request that reads its session.
+CookieRead = tuple[Optional[str], Optional[str], bool]
 
-    ``session_id`` is the ID a cookie of ours proves, or ``None``. ``resend`` is that
-    cookie's text when it can go back to the browser as it came (signed with the
-    first secret). ``rejected`` tells that a cookie of our name was there but proved
-    nothing: forged, tampered, or signed with a secret no longer configured.
-    """
-
-    session_id: str | None
-    resend: str | None
-    rejected: bool
-
-
-_NO_COOKIE = CookieRead(None, None, False)
-_REJECTED = CookieRead(None, None, True)
+_NO_COOKIE: CookieRead = (None, None, False)
+_REJECTED: CookieRead = (None, None, True)
 
 
 class SessionCookie:
@@ -104,7 +98,7 @@ class SessionCookie:
             found = verify(value, self._macs)
             if found is not None and is_session_id(found[0]):
                 session_id, key_index = found
-                return CookieRead(session_id, value if key_index == 0 else None, False)
+                return session_id, value if key_index == 0 else None, False
         return _REJECTED if values else _NO_COOKIE
 
     def sign(self, session_id: str) -> str:
