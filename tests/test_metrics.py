@@ -28,6 +28,24 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+#: The counts a request of test_loads_writes_and_store_calls_are_counted may change.
+COUNTED = [
+    ("new", "loads", {"outcome": "new"}),
+    ("found", "loads", {"outcome": "found"}),
+    ("bad", "loads", {"outcome": "bad_cookie"}),
+    ("unknown", "loads", {"outcome": "unknown"}),
+    ("replaced", "loads", {"outcome": "replaced"}),
+    ("create", "writes", {"kind": "create"}),
+    ("update", "writes", {"kind": "update"}),
+    ("regenerate", "writes", {"kind": "regenerate"}),
+    ("destroy", "writes", {"kind": "destroy"}),
+]
+
+
+def counts() -> dict[str, float]:
+    return {name: sample(f"wsgi_session_{metric}_total", **labels) for name, metric, labels in COUNTED}
+
+
 def test_importing_wsgi_session_or_a_middleware_without_metrics_imports_no_prometheus():
     code = (
         "import sys, wsgi_session\n"
@@ -52,20 +70,7 @@ def test_loads_writes_and_store_calls_are_counted():
 
     middleware = SessionMiddleware(app, store=create_memory_store(), secret=SECRET, metrics=True)
     client = webtest.TestApp(middleware, extra_environ={"wsgi.url_scheme": "https"})
-    before = {
-        name: sample(f"wsgi_session_{metric}_total", **labels)
-        for name, metric, labels in [
-            ("new", "loads", {"outcome": "new"}),
-            ("found", "loads", {"outcome": "found"}),
-            ("bad", "loads", {"outcome": "bad_cookie"}),
-            ("unknown", "loads", {"outcome": "unknown"}),
-            ("replaced", "loads", {"outcome": "replaced"}),
-            ("create", "writes", {"kind": "create"}),
-            ("update", "writes", {"kind": "update"}),
-            ("regenerate", "writes", {"kind": "regenerate"}),
-            ("destroy", "writes", {"kind": "destroy"}),
-        ]
-    }
+    before = counts()
     gets = sample("wsgi_session_store_seconds_count", operation="get")
     client.get("/")  # new, create
     old = client.cookies["session"]
@@ -75,20 +80,7 @@ def test_loads_writes_and_store_calls_are_counted():
     client.get("/logout")  # found, destroy
     client.get("/", headers={"Cookie": "session=s:forged.signature"})  # bad cookie, create
     client.get("/read", headers={"Cookie": f"session={sign_cookie(new_session_id(), SECRET)}"})  # unknown
-    after = {
-        name: sample(f"wsgi_session_{metric}_total", **labels)
-        for name, metric, labels in [
-            ("new", "loads", {"outcome": "new"}),
-            ("found", "loads", {"outcome": "found"}),
-            ("bad", "loads", {"outcome": "bad_cookie"}),
-            ("unknown", "loads", {"outcome": "unknown"}),
-            ("replaced", "loads", {"outcome": "replaced"}),
-            ("create", "writes", {"kind": "create"}),
-            ("update", "writes", {"kind": "update"}),
-            ("regenerate", "writes", {"kind": "regenerate"}),
-            ("destroy", "writes", {"kind": "destroy"}),
-        ]
-    }
+    after = counts()
     assert {name: after[name] - before[name] for name in before} == {
         "new": 1,
         "found": 3,
