@@ -267,7 +267,7 @@ class RequestSession:
         """Load what the store holds for a verified ID; return the outcome, for the events."""
         settings = self._settings
         try:
-            stored = store_call(self._settings, settings.store.get, session_id)
+            stored = store_call(settings, settings.store.get, session_id)
         except SessionStoreError as exc:
             if not settings.anonymous_on_store_error:
                 raise
@@ -338,7 +338,7 @@ class RequestSession:
             end_session(settings, self._replaced_id)
         if new_id is None:  # destroyed
             if old_id is not None:
-                end_session(self._settings, old_id, self._version, self._loaded_user)
+                end_session(settings, old_id, self._version, self._loaded_user)
             return ""
         if new_id == old_id:
             if self._updaters:
@@ -346,7 +346,7 @@ class RequestSession:
                     return None  # ended meanwhile: an end wins over an update
                 events.wrote("update")
             elif settings.rolling:
-                store_call(self._settings, store.touch, old_id, ttl)
+                store_call(settings, store.touch, old_id, ttl)
                 events.wrote("touch")
             elif self._signed_cookie:
                 return None  # only read: the browser's cookie still holds
@@ -356,7 +356,7 @@ class RequestSession:
         # A new ID: a new session, a regenerated one, or one restarted after destroy.
         previous_user, previous_id = self._loaded_user, old_id
         if old_id is not None and self._restarted:
-            end_session(self._settings, old_id, self._version, self._loaded_user)
+            end_session(settings, old_id, self._version, self._loaded_user)
             kind, previous_user, previous_id = "create", None, None
         elif old_id is not None:
             # Regenerated: the old record becomes a marker of its successor, or goes,
@@ -368,7 +368,7 @@ class RequestSession:
             kind = "create"
         else:
             return None
-        store_call(self._settings, store.set, new_id, self._payload(), ttl)
+        store_call(settings, store.set, new_id, self._payload(), ttl)
         events.wrote(kind)
         self._index(previous_user, previous_id)
         return settings.cookie.sign(new_id)
@@ -393,11 +393,11 @@ class RequestSession:
                 payload, ttl = encode_replaced(self._session_id), window
             else:
                 payload, ttl = None, settings.max_age
-            if store_call(self._settings, store.compare_and_set, session_id, self._version, payload, ttl):
+            if store_call(settings, store.compare_and_set, session_id, self._version, payload, ttl):
                 return True
             events.conflict()
             time.sleep(random.uniform(0, min(MAX_BACKOFF, 0.0005 * 2**attempt)))
-            stored = store_call(self._settings, store.get, session_id)
+            stored = store_call(settings, store.get, session_id)
             found = None if stored is None else decode_record(stored.payload)
             if isinstance(found, Replaced):
                 events.dropped_after_replace(session_id)
