@@ -1,4 +1,4 @@
-"""A failover loses no acknowledged write: Sentinel and Cluster, under load.
+"""A failover loses no acknowledged write: Sentinel and Cluster, under load (row E9).
 
 Threads increment one session's counter through the middleware while a failover
 runs, and another thread logs sessions out one by one. A request answered 200 is

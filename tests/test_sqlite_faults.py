@@ -1,7 +1,7 @@
-"""The SQLite store through real faults, under a real gunicorn: files it may not write,
-and a full disk. Each test shows the fault (requests fail), fixes it, and shows the
-same worker process writing again, without a restart; acknowledged visits are counted
-against the stored ones.
+"""The SQLite store through real faults, under a real gunicorn (row E10): files it may
+not write, and a full disk. Each test shows the fault (requests fail), fixes it, and
+shows the same worker process writing again, without a restart; acknowledged visits
+are counted against the stored ones.
 
 As root, file modes do not bind: the app runs under ``setpriv`` without
 CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so that a mode of 0444 stops it as it stops
