@@ -19,9 +19,9 @@ import pytest
 
 try:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 except ImportError:  # require_browser() skips, or fails under CI, before any of them is used
     webdriver = None
@@ -80,8 +80,23 @@ def submit(browser: Any, button: Any) -> None:
     page = browser.find_element(By.TAG_NAME, "html")
     button.click()
     wait = WebDriverWait(browser, WAIT)
-    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda _: _left(page))
     wait.until(lambda browser: browser.execute_script("return document.readyState") == "complete")
+
+
+def _left(page: Any) -> bool:
+    """Whether the browser has left the document ``page`` (its ``html`` element) was in."""
+    try:
+        page.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        # Caught mid-navigation, chromedriver may report the old document's node as an
+        # "unknown error" instead of a stale element: it is the same news.
+        if "does not belong to the document" in str(error.msg):
+            return True
+        raise
+    return False
 
 
 def text(browser: Any) -> str:
