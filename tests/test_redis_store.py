@@ -365,6 +365,39 @@ def test_outage_fails_loudly_and_recovers_without_a_restart(make_client, tmp_pat
         server.stop()
 
 
+def test_e11_outage_mode_on_a_stopped_server_keeps_the_users_session(make_client, tmp_path, caplog):
+    """``on_store_error="anonymous"`` against a real outage: Redis stopped, then back."""
+    require_redis()
+    server = RedisServer(tmp_path, "save 3600 1\n")  # saved on shutdown: back as it was
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/halt":  # Redis goes away between the read and the write
+            get_session(environ)
+            server.stop()
+        return counter_app(environ, start_response)
+
+    server.start()
+    try:
+        store = create_redis_store(url=server.url, socket_timeout=1, socket_connect_timeout=1)
+        client = make_client(app, store=store, on_store_error="anonymous")
+        assert client.get("/").text == "1"
+        assert client.get("/").text == "2"
+        cookie = client.cookies["session"]
+
+        with caplog.at_level(logging.ERROR, logger="wsgi_session"):
+            halted = client.get("/halt")  # loaded, then the write-back fails
+            assert halted.text == "3" and "Set-Cookie" not in halted.headers
+            down = client.get("/")  # the read fails: an empty session, never stored
+            assert down.text == "1" and "Set-Cookie" not in down.headers
+        assert client.cookies["session"] == cookie
+        assert [r.levelname for r in caplog.records if "unavailable" in r.getMessage()] == ["ERROR"]
+
+        server.start()
+        assert client.get("/").text == "3"  # the session as it was before the outage
+    finally:
+        server.stop()
+
+
 # -- a lost reply ----------------------------------------------------------------
 
 
