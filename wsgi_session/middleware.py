@@ -21,11 +21,11 @@ from .session import RequestSession
 from .session_cookie import CookieOptions, SessionCookie, check_cookie, check_name
 from .settings import (
     Settings,
+    check_count,
     check_flag,
     check_generate,
     check_on_store_error,
-    check_optional_seconds,
-    check_seconds,
+    check_optional_count,
     check_store,
 )
 from .signing import Secret, secret_keys
@@ -85,7 +85,7 @@ class SessionMiddleware:
                 stacklevel=2,
             )
         name = check_name(name)
-        max_age = check_seconds("max_age", max_age)
+        max_age = check_count("max_age", max_age)
         store = check_store(store)
         users = None if user_key is None else UserIndex(store, user_key, keys[0])
         self.settings = Settings(
@@ -96,9 +96,9 @@ class SessionMiddleware:
             generate=check_generate(generate),
             rolling=check_flag("rolling", rolling),
             save_uninitialized=check_flag("save_uninitialized", save_uninitialized),
-            absolute_timeout=check_optional_seconds("absolute_timeout", absolute_timeout),
-            max_size=check_optional_seconds("max_size", max_size),
-            regenerate_window=check_seconds("regenerate_window", regenerate_window, zero=True),
+            absolute_timeout=check_optional_count("absolute_timeout", absolute_timeout),
+            max_size=check_optional_count("max_size", max_size),
+            regenerate_window=check_count("regenerate_window", regenerate_window, zero=True),
             anonymous_on_store_error=check_on_store_error(on_store_error),
             users=users,
         )

@@ -50,16 +50,17 @@ def check_store(store: Any) -> SessionStore:
     return store  # type: ignore[no-any-return]
 
 
-def check_seconds(option: str, value: Any, *, zero: bool = False) -> int:
-    """A positive integer (or zero, where ``zero`` allows it): never a bool, a float or text."""
+def check_count(option: str, value: Any, *, zero: bool = False) -> int:
+    """A positive integer of seconds or bytes (or zero, where ``zero`` allows it): never a
+    bool, a float or text."""
     if not isinstance(value, int) or isinstance(value, bool) or value < (0 if zero else 1):
         kind = "a non-negative" if zero else "a positive"
         raise ValueError(f"{option} must be {kind} integer, not {value!r}")
     return value
 
 
-def check_optional_seconds(option: str, value: Any) -> int | None:
-    return None if value is None else check_seconds(option, value)
+def check_optional_count(option: str, value: Any) -> int | None:
+    return None if value is None else check_count(option, value)
 
 
 def check_flag(option: str, value: Any) -> bool:
