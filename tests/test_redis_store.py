@@ -328,17 +328,23 @@ def test_session_of_another_store_instance_is_shared(make_client, redis_server):
 # -- outage and recovery -------------------------------------------------------
 
 
-def test_outage_fails_loudly_and_recovers_without_a_restart(make_client, tmp_path):
-    require_redis()
-    # This server saves on shutdown, so the session survives the restart.
-    server = RedisServer(tmp_path, "save 3600 1\n")
+def halting_app(server: RedisServer) -> Callable[..., list[bytes]]:
+    """The counter, with ``/halt``: Redis goes away between the request's read and its write."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        if environ["PATH_INFO"] == "/halt":  # Redis goes away between the read and the write
+        if environ["PATH_INFO"] == "/halt":
             get_session(environ)
             server.stop()
         return counter_app(environ, start_response)
 
+    return app
+
+
+def test_outage_fails_loudly_and_recovers_without_a_restart(make_client, tmp_path):
+    require_redis()
+    # This server saves on shutdown, so the session survives the restart.
+    server = RedisServer(tmp_path, "save 3600 1\n")
+    app = halting_app(server)
     server.start()
     try:
         store = SpyStore(create_redis_store(url=server.url, socket_timeout=1, socket_connect_timeout=1))
@@ -369,13 +375,7 @@ def test_e11_outage_mode_on_a_stopped_server_keeps_the_users_session(make_client
     """``on_store_error="anonymous"`` against a real outage: Redis stopped, then back."""
     require_redis()
     server = RedisServer(tmp_path, "save 3600 1\n")  # saved on shutdown: back as it was
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        if environ["PATH_INFO"] == "/halt":  # Redis goes away between the read and the write
-            get_session(environ)
-            server.stop()
-        return counter_app(environ, start_response)
-
+    app = halting_app(server)
     server.start()
     try:
         store = create_redis_store(url=server.url, socket_timeout=1, socket_connect_timeout=1)
