@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,14 +16,20 @@ import webtest
 from conftest import SECRET, counter_app
 from gunicorn_server import request, serve
 from prometheus_client import REGISTRY
+from redis_servers import RedisServer, require_redis
 
 from wsgi_session import (
+    SessionConflictError,
     SessionMiddleware,
     create_memory_store,
+    create_redis_store,
     destroy_session,
     regenerate_session,
+    revoke_sessions,
     sign_cookie,
+    update_session,
 )
+from wsgi_session.record import encode_record
 from wsgi_session.signing import new_session_id
 
 
@@ -94,6 +103,87 @@ def test_loads_writes_and_store_calls_are_counted():
     }
     # One GET per request that read a cookie's ID, plus those of the ends that follow.
     assert sample("wsgi_session_store_seconds_count", operation="get") - gets == 5
+
+
+def test_the_other_outcomes_and_kinds_are_counted(tmp_path: Path) -> None:
+    """Expired, corrupt and unavailable loads; touch and revoke writes; give-ups and
+    store errors: each counted once it happens, through real stores."""
+    store = create_memory_store()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["PATH_INFO"] == "/login":
+            update_session(environ, lambda s: {"user": "ann"})
+        return counter_app(environ, start_response)
+
+    def stored(record: str) -> str:
+        session_id = new_session_id()
+        store.set(session_id, record, 3600)
+        return f"session={sign_cookie(session_id, SECRET)}"
+
+    def counted() -> dict[str, float]:
+        return {
+            "expired": sample("wsgi_session_loads_total", outcome="expired"),
+            "corrupt": sample("wsgi_session_loads_total", outcome="corrupt"),
+            "touch": sample("wsgi_session_writes_total", kind="touch"),
+            "revoke": sample("wsgi_session_writes_total", kind="revoke"),
+        }
+
+    before = counted()
+    middleware = SessionMiddleware(
+        app, store=store, secret=SECRET, metrics=True, rolling=True, absolute_timeout=60, user_key="user"
+    )
+    client = webtest.TestApp(middleware, extra_environ={"wsgi.url_scheme": "https"})
+    client.get("/read", headers={"Cookie": stored(encode_record(time.time() - 3600, "{}"))})  # expired
+    client.get("/read", headers={"Cookie": stored("not a session")})  # corrupt
+    client.get("/login")
+    client.get("/read")  # rolling: a touch
+    assert revoke_sessions(middleware, "ann", keep_current=False) == 1
+    after = counted()
+    assert {name: after[name] - before[name] for name in before} == dict.fromkeys(before, 1)
+
+    # Another writer changes the session before each of the request's tries: it gives up.
+    session_id, versions = new_session_id(), itertools.count()
+    store.set(session_id, encode_record(time.time(), "{}"), 3600)
+
+    def outrun(data: Any) -> dict[str, int]:
+        store.set(session_id, encode_record(time.time(), f'{{"other":{next(versions)}}}'), 3600)
+        return {"mine": 1}
+
+    def contested(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        update_session(environ, outrun)
+        start_response("200 OK", [])
+        return [b""]
+
+    conflicts, give_ups = (
+        sample("wsgi_session_conflicts_total"),
+        sample("wsgi_session_conflict_give_ups_total"),
+    )
+    contest = webtest.TestApp(
+        SessionMiddleware(contested, store=store, secret=SECRET, metrics=True),
+        extra_environ={"wsgi.url_scheme": "https"},
+    )
+    with pytest.raises(SessionConflictError):
+        contest.get("/", headers={"Cookie": f"session={sign_cookie(session_id, SECRET)}"})
+    assert sample("wsgi_session_conflict_give_ups_total") - give_ups == 1
+    assert sample("wsgi_session_conflicts_total") - conflicts == 50
+
+    # Redis stopped: the load fails, and the request goes on with an anonymous session.
+    require_redis()
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    redis_store = create_redis_store(url=server.url, socket_timeout=1, socket_connect_timeout=1)
+    server.stop()
+    unavailable = sample("wsgi_session_loads_total", outcome="unavailable")
+    errors = sample("wsgi_session_store_errors_total", operation="get")
+    outage = webtest.TestApp(
+        SessionMiddleware(
+            counter_app, store=redis_store, secret=SECRET, metrics=True, on_store_error="anonymous"
+        ),
+        extra_environ={"wsgi.url_scheme": "https"},
+    )
+    assert outage.get("/", headers={"Cookie": f"session={sign_cookie(new_session_id(), SECRET)}"}).text == "1"
+    assert sample("wsgi_session_loads_total", outcome="unavailable") - unavailable == 1
+    assert sample("wsgi_session_store_errors_total", operation="get") - errors == 1
 
 
 def test_four_gunicorn_workers_add_up(tmp_path):
