@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from typing import Any, Callable
 
 import pytest
 import webtest
 
 from wsgi_session import SessionMiddleware, create_memory_store, get_session, update_session
-from wsgi_session.record import Replaced, decode_record
+from wsgi_session.record import Replaced, decode_record, encode_record
+from wsgi_session.signing import new_session_id
 
 # Real Redis servers (standalone, Cluster, Sentinel) and PostgreSQL as fixtures.
 pytest_plugins = ["redis_servers", "postgres_server"]
@@ -64,6 +67,19 @@ def counter_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
         body = str(update_session(environ, lambda s: {"visits": s.get("visits", 0) + 1})["visits"])
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [body.encode()]
+
+
+def contested_session(store: Any) -> tuple[str, Callable[[Any], dict[str, int]]]:
+    """A stored session, and an updater that has another writer change it first, on
+    every try: a request applying it keeps losing its compare-and-set, and gives up."""
+    session_id, versions = new_session_id(), itertools.count()
+    store.set(session_id, encode_record(time.time(), "{}"), 3600)
+
+    def outrun(data: Any) -> dict[str, int]:
+        store.set(session_id, encode_record(time.time(), f'{{"other":{next(versions)}}}'), 3600)
+        return {"mine": 1}
+
+    return session_id, outrun
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import webtest
-from conftest import SECRET, counter_app
+from conftest import SECRET, contested_session, counter_app
 
 from wsgi_session import (
     SessionConflictError,
@@ -69,23 +69,17 @@ def test_a_revocation_is_logged_at_info(caplog):
 
 def test_a_write_given_up_after_conflicts_is_logged_at_warning(caplog, monkeypatch):
     monkeypatch.setattr("wsgi_session.session.MAX_BACKOFF", 0)
+    store = create_memory_store()
+    session_id, outrun = contested_session(store)
 
-    class AlwaysChanged:
-        def __init__(self) -> None:
-            self.store = create_memory_store()
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        update_session(environ, outrun)
+        start_response("200 OK", [])
+        return [b""]
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.store, name)
-
-        def compare_and_set(self, *args: Any) -> bool:
-            return False
-
-    store = AlwaysChanged()
-    browser = client(SessionMiddleware(counter_app, store=store, secret=SECRET))
-    browser.get("/")  # a new session: one SET, no compare-and-set
-    session_id = browser.cookies["session"][2:].rsplit(".", 1)[0]
+    browser = client(SessionMiddleware(app, store=store, secret=SECRET))
     with caplog.at_level(logging.INFO, logger="wsgi_session"), pytest.raises(SessionConflictError):
-        browser.get("/")
+        browser.get("/", headers={"Cookie": f"session={sign_cookie(session_id, SECRET)}"})
     assert records(caplog) == [
         ("WARNING", f"session {short_hash(session_id)}: gave up writing after 50 conflicting tries")
     ]

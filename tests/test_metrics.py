@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 import webtest
-from conftest import SECRET, counter_app
+from conftest import SECRET, contested_session, counter_app
 from gunicorn_server import request, serve
 from prometheus_client import REGISTRY
 from redis_servers import RedisServer, require_redis
@@ -141,13 +140,8 @@ def test_the_other_outcomes_and_kinds_are_counted(tmp_path: Path) -> None:
     after = counted()
     assert {name: after[name] - before[name] for name in before} == dict.fromkeys(before, 1)
 
-    # Another writer changes the session before each of the request's tries: it gives up.
-    session_id, versions = new_session_id(), itertools.count()
-    store.set(session_id, encode_record(time.time(), "{}"), 3600)
-
-    def outrun(data: Any) -> dict[str, int]:
-        store.set(session_id, encode_record(time.time(), f'{{"other":{next(versions)}}}'), 3600)
-        return {"mine": 1}
+    # Another writer wins every try of the request: it gives up.
+    session_id, outrun = contested_session(store)
 
     def contested(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         update_session(environ, outrun)
