@@ -108,6 +108,9 @@ def test_count_and_purge(site, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "deleted 5 expired sessions" in result.stdout
     assert run("count", "--store", url).stdout.strip() == "3"
+    # --store before the command's name, as in git -C or docker --host, is the same.
+    assert run("--store", url, "count").stdout.strip() == "3"
+    assert run("--store", "ftp://x", "count", "--store", url).stdout.strip() == "3"
 
 
 def test_list_and_revoke_a_users_sessions(site):

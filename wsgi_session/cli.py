@@ -74,13 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Look at and clean up the sessions of a wsgi_session store.",
         epilog="The store comes from --store or SESSION_STORE_URL, the secret from SESSION_SECRET.",
     )
-    # Each command takes --store, after its name: wsgi-session count --store URL.
+    # --store goes before the command's name or after it, as a user types it:
+    # wsgi-session --store URL count, or wsgi-session count --store URL. After the
+    # name it is the command's own option, which must not reset one given before.
+    store_help = "the store's URL (default: $SESSION_STORE_URL), e.g. redis://host:6379/0"
+    parser.add_argument("--store", metavar="URL", help=store_help)
     store = argparse.ArgumentParser(add_help=False)
-    store.add_argument(
-        "--store",
-        metavar="URL",
-        help="the store's URL (default: $SESSION_STORE_URL), e.g. redis://host:6379/0",
-    )
+    store.add_argument("--store", metavar="URL", default=argparse.SUPPRESS, help=store_help)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     inspect = commands.add_parser(
