@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
+import time
 import uuid
 from typing import Any
 
@@ -14,7 +16,7 @@ from markupsafe import Markup
 
 from wsgi_session import SessionMiddleware, get_session, unsign_cookie, update_session
 from wsgi_session.flask import SessionInterface
-from wsgi_session.record import decode_record
+from wsgi_session.record import decode_record, encode_record
 
 WHEN = datetime.datetime(2024, 5, 17, 12, 30, 5, tzinfo=datetime.timezone.utc)
 ID = uuid.UUID("12345678-1234-5678-1234-567812345678")
@@ -155,3 +157,19 @@ def test_a_value_no_tag_knows_is_still_a_type_error_naming_its_key(app, client):
 
     with pytest.raises(TypeError, match="'numbers'"):
         client.post("/set-a-set")
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [{" u": "not a uuid"}, {" t": 5}, {" d": 5}, {"outer": {" t": 1}}, {" b": 5}],
+    ids=["uuid", "tuple", "datetime", "nested", "bytes"],
+)
+def test_a_tag_that_does_not_decode_reads_as_stored_never_a_500(app, client, store, caplog, tagged):
+    """Row E12: a store may hold what someone else wrote; Flask's tags are not trusted to decode."""
+    client.post("/plain-update")
+    session_id = unsign_cookie(client.get_cookie("session").value, SECRET)
+    store.set(session_id, encode_record(time.time(), json.dumps({"k": tagged})), 3600)
+    with caplog.at_level(logging.WARNING, logger="wsgi_session"):
+        assert client.get("/see").status_code == 200
+    assert json.loads(json.dumps(app.seen["k"])) == tagged
+    assert any("does not decode" in record.getMessage() for record in caplog.records)

@@ -52,10 +52,20 @@ def _untagged(serializer: TaggedJSONSerializer, stored: Any) -> Any:
     """A copy of a stored value with each of its tagged parts turned back into its type.
 
     What Flask's own session does as it reads its cookie, through the serializer's
-    public :meth:`~flask.json.tag.TaggedJSONSerializer.untag`, innermost first.
+    public :meth:`~flask.json.tag.TaggedJSONSerializer.untag`, innermost first. A
+    cookie of Flask's is signed, but a store may hold what someone else wrote: a tag
+    whose value is not of its type (``{" u": 5}``) stays the plain JSON it is, and
+    is logged, instead of failing every request of the session.
     """
     if isinstance(stored, dict):
-        return serializer.untag({key: _untagged(serializer, value) for key, value in stored.items()})
+        untagged = {key: _untagged(serializer, value) for key, value in stored.items()}
+        try:
+            return serializer.untag(untagged)
+        except (ValueError, TypeError, AttributeError) as exc:
+            logger.warning(
+                "a session value tagged %s does not decode (%s); it reads as stored", list(stored), exc
+            )
+            return untagged
     if isinstance(stored, list):
         return [_untagged(serializer, item) for item in stored]
     return stored
