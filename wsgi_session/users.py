@@ -185,6 +185,11 @@ class _Target(NamedTuple):
     users: UserIndex
     request: RequestSession | None  # None when called with the middleware
     user: str | None
+    current_id: str | None  # the request's own session, shown as "current"
+
+    def live(self) -> list[_Live]:
+        assert self.user is not None
+        return self.users.live(self.settings, self.user, self.current_id)
 
 
 def _target(target: Any, user_id: str | int | None) -> _Target:
@@ -209,11 +214,11 @@ def _target(target: Any, user_id: str | int | None) -> _Target:
     if users is None:
         raise ValueError("sessions of a user need SessionMiddleware(..., user_key=...)")
     if request is None:
-        return _Target(settings, users, None, str(user_id))
+        return _Target(settings, users, None, str(user_id), None)
     user = request.user
     if user_id is not None and str(user_id) != user:
         user = None
-    return _Target(settings, users, request, user)
+    return _Target(settings, users, request, user, request.stored_id)
 
 
 def list_sessions(target: SessionMiddleware | Any, user_id: str | int | None = None) -> list[SessionInfo]:
@@ -226,8 +231,7 @@ def list_sessions(target: SessionMiddleware | Any, user_id: str | int | None = N
     found = _target(target, user_id)
     if found.user is None:
         return []
-    current = None if found.request is None else found.request.stored_id
-    return [session.info for session in found.users.live(found.settings, found.user, current)]
+    return [session.info for session in found.live()]
 
 
 def revoke_session(target: SessionMiddleware | Any, handle: str, user_id: str | int | None = None) -> bool:
@@ -240,8 +244,7 @@ def revoke_session(target: SessionMiddleware | Any, handle: str, user_id: str | 
     found = _target(target, user_id)
     if found.user is None or not isinstance(handle, str):
         return False
-    current = None if found.request is None else found.request.stored_id
-    for session in found.users.live(found.settings, found.user, current):
+    for session in found.live():
         if hmac.compare_digest(session.info.handle.encode(), handle.encode("utf-8", "replace")):
             _end(found, session)
             return True
@@ -259,9 +262,8 @@ def revoke_sessions(
     found = _target(target, user_id)
     if found.user is None:
         return 0
-    current = None if found.request is None else found.request.stored_id
     ended = 0
-    for session in found.users.live(found.settings, found.user, current):
+    for session in found.live():
         if session.info.current and keep_current:
             continue
         _end(found, session)
