@@ -55,8 +55,8 @@ def update_session(environ: Any, updater: Updater) -> Mapping[str, Any]:
     The updater may be called again at write-back, on fresher data, if another
     request of the same session wrote meanwhile: it must be a pure function of its
     argument. The stored session then holds both requests' changes, and differs
-    from what this call returned. Return :data:`DELETE` as a value to remove that key. A value JSON
-    cannot encode raises ``TypeError`` naming the key.
+    from what this call returned. Return :data:`DELETE` as a value to remove that
+    key. A value JSON cannot encode raises ``TypeError`` naming the key.
     """
     return request_session(environ).update(updater)
 
